@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sportanim.skeleton import nlf_intrinsics
+
 
 @dataclass(frozen=True)
 class Camera:
@@ -59,3 +61,47 @@ def look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
     right /= np.linalg.norm(right, axis=-1, keepdims=True)
     down = np.cross(forward, right)
     return np.stack([right, down, forward], axis=1)  # rows: camera axes in world coordinates
+
+
+def follow_camera(pelvis: np.ndarray, fps: float, width: int, height: int, rng: np.random.Generator,
+                  cuts: tuple[int, ...] = ()) -> Camera:
+    """A broadcast camera following a skater whose pelvis is at ``pelvis (T, 3)``.
+
+    Each shot (a new one starts at every frame in ``cuts``) has its own side, height and
+    distance. The camera pans after the skater with a short lag and rides along with a
+    longer one. It keeps NLF's intrinsics (FOV 55 degrees on the larger side) in every
+    frame, as NLF assumes for any footage, so it zooms by moving closer or further (a
+    dolly); for the small, distant skater of broadcast footage the two look alike.
+    """
+    T = len(pelvis)
+    dt = 1.0 / fps
+    bounds = [0, *sorted(c for c in cuts if 0 < c < T), T]
+    eye, target = np.empty((T, 3)), np.empty((T, 3))
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        side = rng.uniform(0, 2 * np.pi)
+        offset = np.array([np.cos(side), np.sin(side)])
+        cam_height = rng.uniform(1.0, 2.2)
+        distance = rng.uniform(2.9, 3.7)
+        t = np.arange(b - a) * dt
+        zoom = 1.0 + 0.07 * np.sin(2 * np.pi * t / rng.uniform(3.0, 6.0) + rng.uniform(0, 2 * np.pi))
+        aim = _lagged(pelvis[a:b], 1.0 - np.exp(-dt / 0.08))
+        ride = _lagged(pelvis[a:b], 1.0 - np.exp(-dt / 0.35))
+        # Zoom out as the skater rises, so a jump stays in the frame.
+        rise = np.clip(ride[:, 2] - ride[0, 2], 0.0, None)
+        reach = distance * zoom + 1.2 * rise
+        eye[a:b, :2] = ride[:, :2] + reach[:, None] * offset
+        eye[a:b, 2] = cam_height
+        target[a:b] = aim - np.array([0.0, 0.0, 0.1])
+    rotation = look_at(eye, target)
+    translation = -np.einsum("tij,tj->ti", rotation, eye)
+    K = np.broadcast_to(nlf_intrinsics(width, height), (T, 3, 3)).copy()
+    return Camera(K, rotation, translation, width, height)
+
+
+def _lagged(x: np.ndarray, alpha: float) -> np.ndarray:
+    """Exponential smoothing along time (a causal lag), starting on the first sample."""
+    out = np.empty_like(x)
+    out[0] = x[0]
+    for i in range(1, len(x)):
+        out[i] = out[i - 1] + alpha * (x[i] - out[i - 1])
+    return out
