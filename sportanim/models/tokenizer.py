@@ -1,0 +1,540 @@
+"""4DMoT: MTVCrafter's motion tokenizer, a VQ-VAE over (frame, joint).
+
+Normalised SMPL joints ``(B, T, 24, 3)`` (``(joints - mean) / std``, see
+``sportanim.skeleton.normalize``) become ``N * 24`` discrete tokens, ``N = 1 + (T - 1) // 4``:
+
+    (B, T, J, 3) -> (B, 3, T, J) -> encoder -> (B, D, N, J) -> codebook ids (B, N * J)
+    ids -> codebook rows (B, N * J, D) -> decoder -> (B, 3, T, J) -> (B, T, J, 3)
+
+Everything is a 2D convolution over (frame, joint); only time is resampled (x2 twice, the
+first frame kept apart, causal style), joints stay 24 so a token is one joint at one
+token frame. Token order is frame-major: token ``n * J + j`` is joint ``j`` at token frame
+``n``. The MV-DiT consumes the quantised embeddings ``(B, 13 * 24 = 312, 3072)``.
+
+Structure and names follow the released checkpoint (``4DMoT/mp_rank_00_model_states.pt``,
+133 tensors at the ``mtvcrafter-7b`` preset), so it loads strictly. Two upstream habits are
+kept because the released weights were trained with them:
+- the encoder sees the clip in chunks of 8 frames (the first chunk also takes the
+  ``T % 8`` leftover frames) and the decoder in chunks of 2 token frames; chunks never see
+  each other (zero padding and GroupNorm statistics per chunk);
+- a ResBlock's dilation is ``max(1, 512 // out_channels - 1)``: 3 at width 128, 1 at 512.
+Together they make the valid clip lengths ``T = 8k + 1`` (9, 17, ..., 49, ...); see
+``MotionTokenizer.token_frames``.
+
+The codebook is a buffer trained by EMA, not by gradients (upstream's ``vq.codebook``);
+the EMA statistics are non-persistent and re-derived from the codebook after a load.
+Training loss upstream: ``L1(recon, x) + 0.5 * commit_loss``, AdamW 2e-4.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+TIME_FACTOR = 2  # each of the two Downsample/Upsample stages halves/doubles time
+
+
+# --------------------------------------------------------------------------- config
+
+
+@dataclass
+class TokenizerConfig:
+    """Sizes of a 4DMoT. Defaults are the released MTVCrafter-7B tokenizer."""
+
+    num_joints: int = 24  # SMPL-24; joints are never resampled, so this only checks inputs
+    in_channels: int = 3  # xyz per joint
+    widths: tuple[int, int] = (128, 512)  # encoder stage widths; the decoder runs them reversed
+    blocks_per_stage: int = 3  # ResBlocks in resnet1 / resnet3 (upstream: 3)
+    code_dim: int = 3072  # D, the token width the MV-DiT reads
+    codebook_size: int = 8192  # K
+    norm_groups: int = 32  # GroupNorm groups; must divide both widths
+    dilation_base: int = 512  # ResBlock dilation = max(1, dilation_base // out_ch - 1) (upstream rule)
+    encoder_chunk_frames: int = 8  # the encoder sees frames in independent chunks (0: whole clip)
+    decoder_chunk_tokens: int = 2  # the decoder sees token frames in chunks (0: whole clip)
+    ema_decay: float = 0.99  # codebook EMA decay (upstream mu)
+    reset_every: int = 20  # re-seed codes unused for this many training steps (upstream: 20)
+
+    def __post_init__(self) -> None:
+        self.widths = tuple(int(w) for w in self.widths)
+        if len(self.widths) != 2:
+            raise ValueError(f"widths must hold 2 stage widths, got {self.widths}")
+        for w in self.widths:
+            if w % self.norm_groups:
+                raise ValueError(f"norm_groups={self.norm_groups} must divide every width, got {w}")
+        if self.encoder_chunk_frames % (TIME_FACTOR * TIME_FACTOR):
+            raise ValueError(f"encoder_chunk_frames must be a multiple of 4, got {self.encoder_chunk_frames}")
+        if self.decoder_chunk_tokens < 0 or self.encoder_chunk_frames < 0:
+            raise ValueError("chunk sizes must be >= 0 (0 turns chunking off)")
+        if not 0.0 < self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must lie in (0, 1), got {self.ema_decay}")
+        if self.reset_every < 1 or self.codebook_size < 1 or self.code_dim < 1:
+            raise ValueError("reset_every, codebook_size and code_dim must be >= 1")
+
+    def dilation(self, out_channels: int) -> int:
+        return max(1, self.dilation_base // out_channels - 1)
+
+
+TOKENIZER_PRESETS: dict[str, TokenizerConfig] = {
+    # The released tokenizer: 73,488,899 values (25.2M of them the 8192 x 3072 codebook).
+    "mtvcrafter-7b": TokenizerConfig(),
+    # CPU-sized, same topology: dilation_base 128 keeps upstream's pattern (3 in the narrow
+    # stage, 1 in the wide one) at a quarter of the width.
+    "tiny": TokenizerConfig(
+        widths=(32, 64), blocks_per_stage=2, code_dim=64, codebook_size=512,
+        norm_groups=8, dilation_base=128,
+    ),
+}
+
+
+@dataclass
+class TokenizerOutput:
+    """What ``MotionTokenizer.forward`` returns."""
+
+    recon: torch.Tensor  # (B, T, J, 3) reconstructed normalised joints
+    commit_loss: torch.Tensor  # () MSE between encoder outputs and their codes
+    perplexity: torch.Tensor  # () exp(entropy) of the batch's code histogram
+    usage: torch.Tensor  # () share of the K codes used in this batch
+    ids: torch.Tensor  # (B, N * J) code ids
+
+
+# --------------------------------------------------------------------------- blocks
+
+
+class ResBlock(nn.Module):
+    """GroupNorm-SiLU-Conv3x3(dilated)-GroupNorm-SiLU-Conv1x1 plus a shortcut.
+    ``(B, C_in, T, J) -> (B, C_out, T, J)``; the shortcut is a 1x1 conv when C changes."""
+
+    def __init__(self, in_ch: int, out_ch: int, groups: int, dilation: int):
+        super().__init__()
+        # Indices 0..5 are the checkpoint's names (block.0 norm, block.2 conv, ...).
+        self.block = nn.Sequential(
+            nn.GroupNorm(groups, in_ch, eps=1e-6),
+            nn.SiLU(),
+            nn.Conv2d(in_ch, out_ch, 3, padding=dilation, dilation=dilation),
+            nn.GroupNorm(groups, out_ch, eps=1e-6),
+            nn.SiLU(),
+            nn.Conv2d(out_ch, out_ch, 1),
+        )
+        self.conv_short = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv_short(x) + self.block(x)
+
+
+def _joint_conv(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
+    """A Conv1d over joints applied to every frame. ``(B, C, T, J) -> (B, C', T, J)``."""
+    b, c, t, j = x.shape
+    y = conv(x.permute(0, 2, 1, 3).reshape(b * t, c, j))
+    return y.reshape(b, t, -1, j).permute(0, 2, 1, 3)
+
+
+class Downsample(nn.Module):
+    """Halve time, then mix joints with a Conv1d(k=3). ``(B, C, T, J) -> (B, C, T', J)``.
+
+    Odd T keeps frame 0 apart and average-pools the rest in pairs: ``T' = 1 + (T - 1) // 2``
+    (9 -> 5 -> 3); even T pools everything in pairs: ``T' = T // 2`` (8 -> 4 -> 2)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.joint_downsample = nn.Conv1d(channels, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[2] % 2 == 1:
+            first, rest = x[:, :, :1], x[:, :, 1:]
+            if rest.shape[2] > 0:
+                rest = F.avg_pool2d(rest, kernel_size=(TIME_FACTOR, 1))
+            x = torch.cat([first, rest], dim=2)
+        else:
+            x = F.avg_pool2d(x, kernel_size=(TIME_FACTOR, 1))
+        return _joint_conv(self.joint_downsample, x)
+
+
+class Upsample(nn.Module):
+    """Double time (linear, corners aligned), then a Conv1d(k=3) over joints.
+    ``(B, C, T, J) -> (B, C, T', J)``, the inverse of ``Downsample``'s lengths:
+    odd T keeps frame 0 apart, ``T' = 1 + 2 (T - 1)``; even T gives ``T' = 2 T``."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.upsampler = nn.Conv1d(channels, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t, j = x.shape[2], x.shape[3]
+        if t % 2 == 1:
+            first, rest = x[:, :, :1], x[:, :, 1:]
+            if rest.shape[2] > 0:
+                rest = F.interpolate(rest, size=(TIME_FACTOR * (t - 1), j), mode="bilinear", align_corners=True)
+            x = torch.cat([first, rest], dim=2)
+        else:
+            x = F.interpolate(x, size=(TIME_FACTOR * t, j), mode="bilinear", align_corners=True)
+        return _joint_conv(self.upsampler, x)
+
+
+class Encoder(nn.Module):
+    """``(B, 3, T, J) -> (B, D, 1 + (T - 1) // 4, J)`` for one chunk (T odd or a multiple of 4)."""
+
+    def __init__(self, cfg: TokenizerConfig):
+        super().__init__()
+        w0, w1, g = cfg.widths[0], cfg.widths[1], cfg.norm_groups
+        self.conv_in = nn.Conv2d(cfg.in_channels, w0, 3, padding=1)
+        self.resnet1 = nn.ModuleList([ResBlock(w0, w0, g, cfg.dilation(w0)) for _ in range(cfg.blocks_per_stage)])
+        self.downsample1 = Downsample(w0)
+        self.resnet2 = ResBlock(w0, w1, g, cfg.dilation(w1))
+        self.resnet3 = nn.ModuleList([ResBlock(w1, w1, g, cfg.dilation(w1)) for _ in range(cfg.blocks_per_stage)])
+        self.downsample2 = Downsample(w1)
+        self.conv_out = nn.Conv2d(w1, cfg.code_dim, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv_in(x)
+        for block in self.resnet1:
+            x = block(x)
+        x = self.resnet2(self.downsample1(x))
+        for block in self.resnet3:
+            x = block(x)
+        return self.conv_out(self.downsample2(x))
+
+
+class Decoder(nn.Module):
+    """``(B, D, N, J) -> (B, 3, T, J)`` for one chunk; the encoder mirrored, widths reversed."""
+
+    def __init__(self, cfg: TokenizerConfig):
+        super().__init__()
+        w0, w1, g = cfg.widths[1], cfg.widths[0], cfg.norm_groups
+        self.conv_in = nn.Conv2d(cfg.code_dim, w0, 3, padding=1)
+        self.resnet1 = nn.ModuleList([ResBlock(w0, w0, g, cfg.dilation(w0)) for _ in range(cfg.blocks_per_stage)])
+        self.upsample1 = Upsample(w0)
+        self.resnet2 = ResBlock(w0, w1, g, cfg.dilation(w1))
+        self.resnet3 = nn.ModuleList([ResBlock(w1, w1, g, cfg.dilation(w1)) for _ in range(cfg.blocks_per_stage)])
+        self.upsample2 = Upsample(w1)
+        self.conv_out = nn.Conv2d(w1, cfg.in_channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv_in(x)
+        for block in self.resnet1:
+            x = block(x)
+        x = self.resnet2(self.upsample1(x))
+        for block in self.resnet3:
+            x = block(x)
+        return self.conv_out(self.upsample2(x))
+
+
+def _chunk_lengths(length: int, chunk: int) -> list[int]:
+    """Upstream's split of ``length`` frames: chunks of ``chunk``, the first one also taking
+    the ``length % chunk`` leftover (49, 8 -> [9, 8, 8, 8, 8, 8]). ``chunk=0``: one piece."""
+    if chunk <= 0 or length <= chunk:
+        return [length]
+    n = length // chunk
+    return [chunk + length % chunk] + [chunk] * (n - 1)
+
+
+def _stage_frames(n: int, down: bool) -> int:
+    """Frames after the two resampling stages for one chunk of ``n`` frames."""
+    for _ in range(2):
+        if down:
+            n = 1 + (n - 1) // TIME_FACTOR if n % 2 else n // TIME_FACTOR
+        else:
+            n = 1 + TIME_FACTOR * (n - 1) if n % 2 else TIME_FACTOR * n
+    return n
+
+
+def _run_chunked(net: nn.Module, x: torch.Tensor, chunk: int) -> torch.Tensor:
+    """Apply ``net`` to independent time chunks of ``x`` ``(B, C, T, J)`` and concatenate.
+    The equal-length chunks after the first run as one batch (same result as a loop)."""
+    lengths = _chunk_lengths(x.shape[2], chunk)
+    head = net(x[:, :, : lengths[0]])
+    if len(lengths) == 1:
+        return head
+    rest = x[:, :, lengths[0]:]
+    b, c, _, j = rest.shape
+    n = len(lengths) - 1
+    rest = rest.reshape(b, c, n, chunk, j).transpose(1, 2).reshape(b * n, c, chunk, j)
+    out = net(rest)  # (B * n, C', t', J)
+    c2, t2 = out.shape[1], out.shape[2]
+    out = out.reshape(b, n, c2, t2, j).transpose(1, 2).reshape(b, c2, n * t2, j)
+    return torch.cat([head, out], dim=2)
+
+
+# --------------------------------------------------------------------------- quantizer
+
+
+class EMAQuantizer(nn.Module):
+    """Nearest-neighbour (L2) codebook with EMA updates and dead-code re-seeding.
+
+    ``codebook`` (K, D) is the only saved tensor (upstream's ``vq.codebook``); it starts at
+    zeros and is seeded from the first training batch. In training mode every call with
+    ``update=True``: counts and sums of the assigned vectors are averaged with decay
+    ``ema_decay`` and each code becomes sum / count; every ``reset_every`` steps the codes
+    that no vector picked during those steps are replaced by random vectors of the current
+    batch (their EMA statistics restart from that vector). The EMA statistics are
+    non-persistent buffers, rebuilt as (codebook, count 1) after a load, as upstream does.
+    Not synchronised across processes: under DDP each rank updates its own copy.
+    """
+
+    def __init__(self, codebook_size: int, code_dim: int, decay: float = 0.99, reset_every: int = 20):
+        super().__init__()
+        self.codebook_size, self.code_dim = codebook_size, code_dim
+        self.decay, self.reset_every = decay, reset_every
+        self.register_buffer("codebook", torch.zeros(codebook_size, code_dim))
+        # EMA state, allocated at the first training step (None: not started).
+        self.register_buffer("ema_count", None, persistent=False)  # (K,)
+        self.register_buffer("ema_sum", None, persistent=False)  # (K, D)
+        self.register_buffer("window_hits", None, persistent=False)  # (K,) picks since last re-seed
+        self.steps_since_reset = 0
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self.ema_count = self.ema_sum = self.window_hits = None  # re-derive from the new codebook
+        self.steps_since_reset = 0
+
+    def nearest(self, z: torch.Tensor) -> torch.Tensor:
+        """Ids of the nearest codes by L2. ``(N, D) -> (N,)`` int64 (computed in float32)."""
+        z, book = z.float(), self.codebook.float()
+        dist = z.pow(2).sum(1, keepdim=True) - 2.0 * z @ book.t() + book.pow(2).sum(1)[None]
+        return dist.argmin(dim=1)
+
+    def forward(self, z: torch.Tensor, update: bool = True):
+        """``z`` (N, D) encoder outputs -> (quantised (N, D) with straight-through gradient,
+        ids (N,), commit_loss, perplexity, usage)."""
+        assert z.ndim == 2 and z.shape[1] == self.code_dim, f"expected (N, {self.code_dim}), got {tuple(z.shape)}"
+        if self.training and update and self.ema_sum is None:
+            self._start_ema(z.detach())
+        ids = self.nearest(z.detach())
+        q = F.embedding(ids, self.codebook).to(z.dtype)
+        counts = torch.bincount(ids, minlength=self.codebook_size).float()
+        if self.training and update:
+            self._ema_step(z.detach(), ids, counts)
+        commit_loss = F.mse_loss(z, q.detach())
+        # Straight-through: values are exactly the codes, the gradient goes to z unchanged.
+        q = q.detach() + (z - z.detach())
+        prob = counts / counts.sum()
+        perplexity = torch.exp(-(prob * torch.log(prob + 1e-10)).sum())
+        usage = (counts > 0).float().mean()
+        return q, ids, commit_loss, perplexity, usage
+
+    def lookup(self, ids: torch.Tensor) -> torch.Tensor:
+        """Code vectors of ``ids`` ``(...,) -> (..., D)``."""
+        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= self.codebook_size):
+            raise ValueError(f"token ids must lie in [0, {self.codebook_size}), got [{int(ids.min())}, {int(ids.max())}]")
+        return F.embedding(ids, self.codebook)
+
+    def _random_rows(self, z: torch.Tensor, n: int) -> torch.Tensor:
+        """``n`` rows drawn from ``z`` (N, D); with replacement plus a small jitter if N < n."""
+        if z.shape[0] >= n:
+            return z[torch.randperm(z.shape[0], device=z.device)[:n]]
+        rows = z[torch.randint(z.shape[0], (n,), device=z.device)]
+        return rows + torch.randn_like(rows) * (0.01 / math.sqrt(self.code_dim))
+
+    @torch.no_grad()
+    def _start_ema(self, z: torch.Tensor) -> None:
+        if not bool(self.codebook.any()):  # fresh model: seed every code from the batch
+            self.codebook.copy_(self._random_rows(z.float(), self.codebook_size))
+        self.ema_sum = self.codebook.float().clone()
+        self.ema_count = torch.ones(self.codebook_size, device=z.device)
+        self.window_hits = torch.zeros(self.codebook_size, device=z.device)
+        self.steps_since_reset = 0
+
+    @torch.no_grad()
+    def _ema_step(self, z: torch.Tensor, ids: torch.Tensor, counts: torch.Tensor) -> None:
+        z = z.float()
+        sums = torch.zeros_like(self.ema_sum).index_add_(0, ids, z)  # (K, D)
+        self.ema_count.mul_(self.decay).add_(counts, alpha=1.0 - self.decay)
+        self.ema_sum.mul_(self.decay).add_(sums, alpha=1.0 - self.decay)
+        self.window_hits.add_(counts)
+        changed = counts > 0
+        self.steps_since_reset += 1
+        if self.steps_since_reset >= self.reset_every:
+            dead = self.window_hits == 0
+            n_dead = int(dead.sum())
+            if n_dead:
+                self.ema_sum[dead] = self._random_rows(z, n_dead)
+                self.ema_count[dead] = 1.0
+                changed |= dead
+            self.window_hits.zero_()
+            self.steps_since_reset = 0
+        # Unpicked codes keep sum / count (both decayed alike); leaving them untouched
+        # also keeps them free of rounding drift.
+        book = self.ema_sum[changed] / self.ema_count[changed].clamp_min(1e-5)[:, None]
+        self.codebook[changed] = book.to(self.codebook.dtype)
+
+
+# --------------------------------------------------------------------------- tokenizer
+
+
+class MotionTokenizer(nn.Module):
+    """4DMoT: ``(B, T, J, 3)`` normalised joints <-> ``(B, N * J)`` codebook ids."""
+
+    def __init__(self, config: TokenizerConfig | None = None):
+        super().__init__()
+        self.config = config = config or TokenizerConfig()
+        self.encoder = Encoder(config)
+        self.decoder = Decoder(config)
+        self.vq = EMAQuantizer(config.codebook_size, config.code_dim, config.ema_decay, config.reset_every)
+
+    # ---- lengths
+
+    def _encoded_frames(self, num_frames: int) -> int:
+        return sum(_stage_frames(n, down=True) for n in _chunk_lengths(num_frames, self.config.encoder_chunk_frames))
+
+    def _decoded_frames(self, token_frames: int) -> int:
+        return sum(_stage_frames(n, down=False) for n in _chunk_lengths(token_frames, self.config.decoder_chunk_tokens))
+
+    def _is_valid_length(self, num_frames: int) -> bool:
+        n = 1 + (num_frames - 1) // (TIME_FACTOR * TIME_FACTOR)
+        return (
+            num_frames >= max(1, self.config.encoder_chunk_frames)
+            and (num_frames - 1) % (TIME_FACTOR * TIME_FACTOR) == 0
+            and self._encoded_frames(num_frames) == n
+            and self._decoded_frames(n) == num_frames
+        )
+
+    def valid_lengths(self, up_to: int = 100) -> list[int]:
+        """Clip lengths the tokenizer round-trips, up to ``up_to`` ([9, 17, 25, ...] at the presets)."""
+        return [t for t in range(1, up_to + 1) if self._is_valid_length(t)]
+
+    def token_frames(self, num_frames: int) -> int:
+        """Token frames for a clip of ``num_frames``: ``1 + (T - 1) // 4`` (49 -> 13).
+
+        Valid T round-trip exactly: T = 4k + 1 (first frame apart, then 4 frames a token)
+        and, with upstream's chunking (8 frames / 2 token frames), an odd number of token
+        frames, so T = 8k + 1 >= 9. Anything else raises ``ValueError``."""
+        if not self._is_valid_length(num_frames):
+            raise ValueError(
+                f"unsupported clip length T={num_frames}: this tokenizer (encoder chunks "
+                f"{self.config.encoder_chunk_frames} frames, decoder chunks {self.config.decoder_chunk_tokens} "
+                f"token frames) round-trips only T in {self.valid_lengths(60)}..."
+            )
+        return 1 + (num_frames - 1) // (TIME_FACTOR * TIME_FACTOR)
+
+    # ---- checks
+
+    def _check_joints(self, joints: torch.Tensor) -> None:
+        j = self.config.num_joints
+        if not isinstance(joints, torch.Tensor) or joints.ndim != 4:
+            raise ValueError(f"joints must be a (B, T, {j}, 3) tensor, got {getattr(joints, 'shape', type(joints))}")
+        if joints.shape[2] != j or joints.shape[3] != self.config.in_channels:
+            raise ValueError(
+                f"joints must be (B, T, {j}, {self.config.in_channels}), got {tuple(joints.shape)} "
+                f"({joints.shape[2]} joints x {joints.shape[3]} coordinates)"
+            )
+        if not joints.is_floating_point():
+            raise ValueError(f"joints must be floating point, got {joints.dtype}")
+        self.token_frames(joints.shape[1])
+        if joints.device.type != "meta" and not bool(torch.isfinite(joints).all()):
+            bad = (~torch.isfinite(joints)).nonzero()[0].tolist()
+            raise ValueError(f"joints contain NaN/inf (first at index {bad}); clean or mask the clip first")
+
+    # ---- encode / decode
+
+    def _encode_latents(self, joints: torch.Tensor) -> torch.Tensor:
+        """``(B, T, J, 3) -> (B * N * J, D)`` continuous encoder outputs, frame-major."""
+        self._check_joints(joints)
+        p = next(self.parameters())
+        x = joints.to(device=p.device, dtype=p.dtype).permute(0, 3, 1, 2)  # (B, 3, T, J)
+        z = _run_chunked(self.encoder, x, self.config.encoder_chunk_frames)  # (B, D, N, J)
+        return z.permute(0, 2, 3, 1).reshape(-1, self.config.code_dim)
+
+    def _decode_latents(self, q: torch.Tensor, batch: int) -> torch.Tensor:
+        """``(B * N * J, D)`` frame-major code vectors -> ``(B, T, J, 3)``."""
+        j, d = self.config.num_joints, self.config.code_dim
+        x = q.reshape(batch, -1, j, d).permute(0, 3, 1, 2)  # (B, D, N, J)
+        y = _run_chunked(self.decoder, x, self.config.decoder_chunk_tokens)  # (B, 3, T, J)
+        return y.permute(0, 2, 3, 1)
+
+    def encode(self, joints: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, T, J, 3)`` -> ids ``(B, N * J)`` and their code vectors ``(B, N * J, D)``
+        (straight-through, so gradients reach the encoder). Never updates the codebook."""
+        b = joints.shape[0] if isinstance(joints, torch.Tensor) else 0
+        z = self._encode_latents(joints)
+        q, ids, _, _, _ = self.vq(z, update=False)
+        return ids.reshape(b, -1), q.reshape(b, -1, self.config.code_dim)
+
+    def decode(self, tokens: torch.Tensor) -> torch.Tensor:
+        """ids ``(B, N * J)`` or code vectors ``(B, N * J, D)`` -> joints ``(B, T, J, 3)``,
+        ``T = 4 (N - 1) + 1``; N must come from a valid T (odd at the presets)."""
+        j, d = self.config.num_joints, self.config.code_dim
+        if tokens.ndim == 2 and not tokens.is_floating_point():
+            tokens = self.vq.lookup(tokens.to(self.vq.codebook.device))
+        if tokens.ndim != 3 or tokens.shape[2] != d or tokens.shape[1] % j:
+            raise ValueError(f"decode expects ids (B, N*{j}) or embeddings (B, N*{j}, {d}), got {tuple(tokens.shape)}")
+        n = tokens.shape[1] // j
+        self.token_frames(TIME_FACTOR * TIME_FACTOR * (n - 1) + 1)
+        p = next(self.parameters())
+        return self._decode_latents(tokens.to(device=p.device, dtype=p.dtype), tokens.shape[0])
+
+    def forward(self, joints: torch.Tensor) -> TokenizerOutput:
+        """Encode, quantise (EMA codebook update in training mode), decode.
+        ``(B, T, J, 3) -> TokenizerOutput`` with ``recon`` ``(B, T, J, 3)``."""
+        z = self._encode_latents(joints)
+        q, ids, commit_loss, perplexity, usage = self.vq(z, update=True)
+        recon = self._decode_latents(q, joints.shape[0])
+        return TokenizerOutput(recon, commit_loss, perplexity, usage, ids.reshape(joints.shape[0], -1))
+
+    # ---- files
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        """Write ``config.json`` and ``model.safetensors`` into ``folder``."""
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        cfg = {"_class_name": type(self).__name__, **asdict(self.config)}
+        (folder / CONFIG_NAME).write_text(json.dumps(cfg, indent=2) + "\n")
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        save_file(state, str(folder / WEIGHTS_NAME), metadata={"format": "pt"})
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, device: str | torch.device = "cpu",
+                        dtype: torch.dtype | None = None) -> "MotionTokenizer":
+        """Rebuild from a ``save_pretrained`` folder (strict load), in eval mode."""
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        raw = json.loads((folder / CONFIG_NAME).read_text())
+        known = {f.name for f in fields(TokenizerConfig)}
+        unknown = sorted(set(raw) - known - {"_class_name"})
+        if unknown:
+            raise ValueError(f"{folder / CONFIG_NAME} has unknown config keys {unknown}")
+        model = cls(TokenizerConfig(**{k: v for k, v in raw.items() if k in known}))
+        _load_strict(model, load_file(str(folder / WEIGHTS_NAME)), str(folder / WEIGHTS_NAME))
+        return model.to(device=device, dtype=dtype).eval()
+
+    def load_mtvcrafter_checkpoint(self, path: str | Path) -> "MotionTokenizer":
+        """Load MTVCrafter's released ``4DMoT/mp_rank_00_model_states.pt`` (a DeepSpeed
+        file, state dict under ``module``) strictly into this model; returns ``self``."""
+        try:
+            blob = torch.load(str(path), weights_only=True, map_location="cpu")
+        except Exception as err:  # unpickling refused or not a torch file
+            raise ValueError(f"could not read {path} with torch.load(weights_only=True): {err}") from err
+        if not isinstance(blob, dict) or not isinstance(blob.get("module"), dict):
+            keys = list(blob)[:8] if isinstance(blob, dict) else type(blob).__name__
+            raise ValueError(f"{path}: expected a dict with the state dict under 'module', got {keys}")
+        _load_strict(self, blob["module"], str(path))
+        return self
+
+
+def _load_strict(model: nn.Module, state: dict, source: str) -> None:
+    """``load_state_dict(strict=True)`` after naming the first missing, unexpected or
+    wrongly shaped tensor (expected = this model, got = the file)."""
+    own = model.state_dict()
+    for name, tensor in own.items():
+        if name not in state:
+            raise ValueError(f"{source}: tensor '{name}' {tuple(tensor.shape)} is missing from the file")
+        got = state[name]
+        if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(tensor.shape):
+            shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+            raise ValueError(
+                f"{source}: shape mismatch for '{name}': expected {tuple(tensor.shape)}, got {shape} "
+                f"(is the config right? this model: {getattr(model, 'config', None)})"
+            )
+    extra = [k for k in state if k not in own]
+    if extra:
+        raise ValueError(f"{source}: unexpected tensor '{extra[0]}' ({len(extra)} unexpected in all)")
+    model.load_state_dict(state, strict=True)

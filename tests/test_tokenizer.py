@@ -1,0 +1,237 @@
+"""4DMoT tokenizer: released layout on the meta device, tiny seeded models on the CPU."""
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from sportanim.models import TOKENIZER_PRESETS, MotionTokenizer, TokenizerConfig, TokenizerOutput
+
+REFERENCE_SHAPES = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "4dmot_state_dict_shapes.json"
+# sha256 of the released layout's "name:d0,d1,..." lines, sorted by name (from the JSON above).
+RELEASED_LAYOUT_SHA256 = "279d51a24272be9fe68fdaa86a0611eecc4aa6146261ac0f77c00e471297aad1"
+TINY = TOKENIZER_PRESETS["tiny"]
+
+
+def tiny(seed: int = 0) -> MotionTokenizer:
+    torch.manual_seed(seed)
+    return MotionTokenizer(TINY)
+
+
+def smooth_clips(n: int, frames: int = 49, seed: int = 0) -> torch.Tensor:
+    """Random sinusoidal joint tracks, roughly unit scale like normalised joints. (n, T, 24, 3)"""
+    g = torch.Generator().manual_seed(seed)
+    t = torch.linspace(0, 1, frames)[None, :, None, None]
+    amp = torch.randn(n, 1, 24, 3, generator=g)
+    freq = 0.5 + 1.5 * torch.rand(n, 1, 24, 3, generator=g)
+    phase = 2 * math.pi * torch.rand(n, 1, 24, 3, generator=g)
+    return 0.5 * torch.randn(n, 1, 24, 3, generator=g) + amp * torch.sin(2 * math.pi * freq * t + phase)
+
+
+def layout(model: torch.nn.Module) -> dict[str, list[int]]:
+    return {k: list(v.shape) for k, v in model.state_dict().items()}
+
+
+def trained_one_step(seed: int = 0) -> MotionTokenizer:
+    """A tiny model whose codebook has been seeded by one training batch."""
+    model = tiny(seed).train()
+    with torch.no_grad():
+        model(smooth_clips(2, seed=seed + 100))
+    return model.eval()
+
+
+# ---- released layout
+
+
+def test_7b_layout_matches_released_checkpoint():
+    with torch.device("meta"):
+        model = MotionTokenizer(TOKENIZER_PRESETS["mtvcrafter-7b"])
+    got = layout(model)
+    canon = "\n".join(f"{k}:{','.join(map(str, v))}" for k, v in sorted(got.items()))
+    assert len(got) == 133, f"{len(got)} tensors != 133"
+    assert sum(math.prod(s) for s in got.values()) == 73_488_899
+    assert hashlib.sha256(canon.encode()).hexdigest() == RELEASED_LAYOUT_SHA256
+    if REFERENCE_SHAPES.is_file():  # the JSON itself, where the shared folder is present
+        assert got == json.loads(REFERENCE_SHAPES.read_text())
+
+
+def test_fake_released_checkpoint_loads_strictly(tmp_path):
+    source = trained_one_step(seed=1)
+    path = tmp_path / "mp_rank_00_model_states.pt"
+    # DeepSpeed files carry more than the weights; the loader must only read "module".
+    torch.save({"module": source.state_dict(), "ds_version": "0.16.0", "global_steps": 3}, path)
+    target = tiny(seed=2).load_mtvcrafter_checkpoint(path)
+    for name, tensor in source.state_dict().items():
+        assert torch.equal(target.state_dict()[name], tensor), name
+
+
+def test_wrong_checkpoint_names_the_tensor(tmp_path):
+    state = tiny().state_dict()
+    state["decoder.conv_out.weight"] = torch.zeros(3, 16, 3, 3)
+    torch.save({"module": state}, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match=r"decoder\.conv_out\.weight.*expected \(3, 32, 3, 3\), got \(3, 16, 3, 3\)"):
+        tiny().load_mtvcrafter_checkpoint(tmp_path / "bad.pt")
+
+    state = tiny().state_dict()
+    del state["vq.codebook"]
+    torch.save({"module": state}, tmp_path / "missing.pt")
+    with pytest.raises(ValueError, match=r"vq\.codebook.*missing"):
+        tiny().load_mtvcrafter_checkpoint(tmp_path / "missing.pt")
+
+    torch.save(tiny().state_dict(), tmp_path / "bare.pt")
+    with pytest.raises(ValueError, match="module"):
+        tiny().load_mtvcrafter_checkpoint(tmp_path / "bare.pt")
+
+
+# ---- shapes and files
+
+
+def test_tiny_shapes_for_49_frames():
+    model = trained_one_step()
+    x = smooth_clips(3)
+    with torch.no_grad():
+        ids, emb = model.encode(x)
+        assert ids.shape == (3, 13 * 24) and ids.dtype == torch.int64
+        assert emb.shape == (3, 13 * 24, TINY.code_dim)
+        assert model.decode(ids).shape == (3, 49, 24, 3)
+        assert torch.equal(model.decode(ids), model.decode(emb))
+        out = model(x)
+    assert isinstance(out, TokenizerOutput)
+    assert out.recon.shape == x.shape and out.ids.shape == (3, 312)
+    assert out.commit_loss.ndim == out.perplexity.ndim == out.usage.ndim == 0
+    assert 0 < out.usage.item() <= 1 and 1 <= out.perplexity.item() <= TINY.codebook_size
+    assert model.token_frames(49) == 13 and model.token_frames(17) == 5
+    assert model.valid_lengths(50) == [9, 17, 25, 33, 41, 49]
+
+
+def test_save_load_round_trip(tmp_path):
+    model = trained_one_step()
+    model.save_pretrained(tmp_path / "tok")
+    loaded = MotionTokenizer.from_pretrained(tmp_path / "tok")
+    assert loaded.config == model.config and not loaded.training
+    x = smooth_clips(2, seed=5)
+    with torch.no_grad():
+        ids_a, emb_a = model.encode(x)
+        ids_b, emb_b = loaded.encode(x)
+        assert torch.equal(ids_a, ids_b) and torch.equal(emb_a, emb_b)
+        assert torch.equal(model.decode(ids_a), loaded.decode(ids_b))
+
+
+def test_deterministic_by_seed():
+    x = smooth_clips(2)
+    runs = []
+    for seed in (0, 0, 1):
+        model = tiny(seed).train()
+        with torch.no_grad():
+            runs.append((model(x).recon, model.vq.codebook.clone()))
+    assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1])
+    assert not torch.equal(runs[0][0], runs[2][0])
+
+
+# ---- quantizer
+
+
+def test_ema_updates_in_train_mode_only():
+    model = trained_one_step()
+    x = smooth_clips(2, seed=7)
+    before = model.vq.codebook.clone()
+    with torch.no_grad():
+        model.eval()(x)
+        model.encode(x)
+    assert torch.equal(model.vq.codebook, before), "eval forward/encode changed the codebook"
+    with torch.no_grad():
+        ids = model.train()(x).ids.unique()
+    changed = (model.vq.codebook - before).abs().amax(dim=1) > 0
+    assert changed.any() and changed[ids].all(), "codes picked in training did not move"
+    assert not changed[~torch.isin(torch.arange(TINY.codebook_size), ids)].any()
+
+
+def test_dead_codes_are_reseeded_from_the_batch():
+    model = trained_one_step()
+    state = model.state_dict()
+    state["vq.codebook"][:50] = 100.0  # far from every encoder output: never picked
+    model.load_state_dict(state)
+    model.train()
+    x = smooth_clips(2, seed=9)
+    with torch.no_grad():
+        for _ in range(TINY.reset_every - 1):
+            model(x)
+        assert torch.all(model.vq.codebook[:50] == 100.0), "dead codes moved before the re-seed step"
+        z = model._encode_latents(x)  # the batch the re-seed step will draw from
+        model(x)
+    reseeded = model.vq.codebook[:50]
+    assert reseeded.abs().max() < 50
+    nearest = torch.cdist(reseeded, z, compute_mode="donot_use_mm_for_euclid_dist").min(dim=1).values
+    assert nearest.max() < 1e-5, f"re-seeded codes are not batch vectors (max distance {nearest.max():.2e})"
+
+
+def test_straight_through_gradient_reaches_encoder():
+    model = trained_one_step().train()
+    out = model(smooth_clips(2))
+    (out.recon - smooth_clips(2)).abs().mean().backward()  # reconstruction only, no commit term
+    grad = model.encoder.conv_in.weight.grad
+    assert grad is not None and grad.abs().sum() > 0 and torch.isfinite(grad).all()
+    assert model.vq.codebook.grad is None
+
+
+# ---- input checks
+
+
+@pytest.mark.parametrize(
+    ("shape", "match"),
+    [((1, 49, 17, 3), "24"), ((1, 49, 24, 2), "coordinates"), ((49, 24, 3), r"\(B, T, 24, 3\)"),
+     ((1, 48, 24, 3), "T=48"), ((1, 45, 24, 3), "T=45"), ((1, 5, 24, 3), "T=5")],
+)
+def test_bad_shapes_raise(shape, match):
+    with pytest.raises(ValueError, match=match):
+        tiny().encode(torch.zeros(shape))
+
+
+def test_non_finite_joints_raise():
+    x = smooth_clips(1)
+    x[0, 3, 7, 1] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        tiny()(x)
+    x[0, 3, 7, 1] = float("inf")
+    with pytest.raises(ValueError, match="NaN/inf"):
+        tiny().encode(x)
+
+
+def test_bad_tokens_raise():
+    model = tiny()
+    with pytest.raises(ValueError, match="T="):  # 12 token frames: no valid clip length
+        model.decode(torch.zeros(1, 12 * 24, dtype=torch.long))
+    with pytest.raises(ValueError, match="token ids"):
+        model.decode(torch.full((1, 13 * 24), TINY.codebook_size))
+    with pytest.raises(ValueError, match="decode expects"):
+        model.decode(torch.zeros(1, 13 * 24, 7))
+
+
+def test_config_checks():
+    with pytest.raises(ValueError, match="norm_groups"):
+        TokenizerConfig(widths=(30, 64), norm_groups=8)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        TokenizerConfig(encoder_chunk_frames=6)
+
+
+# ---- learning
+
+
+def test_tiny_overfits_a_few_clips():
+    model = tiny().train()
+    x = smooth_clips(4, frames=25)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    first = None
+    for _ in range(40):
+        out = model(x)
+        recon = (out.recon - x).abs().mean()
+        first = recon.item() if first is None else first
+        opt.zero_grad()
+        (recon + 0.5 * out.commit_loss).backward()
+        opt.step()
+    with torch.no_grad():
+        final = (model.eval()(x).recon - x).abs().mean().item()
+    assert final < 0.7 * first, f"L1 {first:.3f} -> {final:.3f}: ratio {final / first:.2f} >= 0.7"
