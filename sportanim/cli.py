@@ -13,9 +13,13 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Sports video generation from 3D motion (MTVCrafter, fine-tuned for sport).")
 console = Console(stderr=True)
 
+from sportanim.data.cli import data_app  # noqa: E402  (a sub-app: `sportanim data ...`)
+
+app.add_typer(data_app, name="data")
+
 
 def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
