@@ -85,7 +85,7 @@ def follow_camera(pelvis: np.ndarray, fps: float, width: int, height: int, rng: 
         t = np.arange(b - a) * dt
         zoom = 1.0 + 0.07 * np.sin(2 * np.pi * t / rng.uniform(3.0, 6.0) + rng.uniform(0, 2 * np.pi))
         aim = _lagged(pelvis[a:b], 1.0 - np.exp(-dt / 0.08))
-        ride = _lagged(pelvis[a:b], 1.0 - np.exp(-dt / 0.35))
+        ride = _lagged(pelvis[a:b], 1.0 - np.exp(-dt / 0.2))
         # Zoom out as the skater rises, so a jump stays in the frame.
         rise = np.clip(ride[:, 2] - ride[0, 2], 0.0, None)
         reach = distance * zoom + 1.2 * rise

@@ -105,7 +105,7 @@ def write_programmes(config: ProgrammeConfig, show_progress: bool = True) -> lis
             p = make_programme(config.seed, i, config.jumps, (config.size, config.size), config.fps, config.motions)
             labels = {**p["labels"], "video": f"{p['labels']['id']}.mp4", "joints": f"{p['labels']['id']}.npz"}
             write_video(tmp / labels["video"], p["frames"], config.fps)
-            fsjd.save_arrays(tmp / labels["joints"], {
+            fsjd.write_npz(tmp / labels["joints"], {
                 "joints": p["joints"], "intrinsics": p["camera"].intrinsics[0].astype(np.float32),
                 "extrinsics": p["camera"].extrinsics_mm().astype(np.float32)})
             all_labels.append(labels)

@@ -1,0 +1,137 @@
+"""The rendered synthetic world, its FSJD output and the `sportanim synth` command."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from sportanim import fsjd
+from sportanim.analysis import count_revolutions, fit_gravity
+from sportanim.cli import app
+from sportanim.skeleton import JOINT_INDEX as J
+from sportanim.skeleton import bone_lengths, project
+from sportanim.synth.programme import make_programme
+from sportanim.synth.world import DOMAINS, make_clip
+
+runner = CliRunner()
+ALL_MOTIONS = DOMAINS["jump"] + DOMAINS["daily"]
+
+
+def _to_world(joints_mm: np.ndarray, extrinsics: np.ndarray) -> np.ndarray:
+    """Camera-space joints back to the world with the stored [R | t] (mm)."""
+    R, t = extrinsics[:, :, :3].astype(np.float64), extrinsics[:, :, 3].astype(np.float64)
+    return np.einsum("tji,tnj->tni", R, joints_mm - t[:, None])
+
+
+@pytest.mark.parametrize("motion", ALL_MOTIONS)
+def test_projected_joints_land_on_the_rendered_body(motion):
+    clip = make_clip(0, 3, motion, (64, 64), 49)
+    uv = project(clip.joints, clip.camera.intrinsics)
+    cols, rows = np.floor(uv[..., 0]).astype(int), np.floor(uv[..., 1]).astype(int)
+    visible = (cols >= 0) & (cols < 64) & (rows >= 0) & (rows < 64)
+    assert visible.mean() > 0.9, "the camera should keep the skater in the frame"
+    t = np.broadcast_to(np.arange(49)[:, None], visible.shape)
+    on_body = clip.mask[t[visible], rows[visible], cols[visible]]
+    assert on_body.mean() >= 0.95
+
+
+def test_clip_joints_are_camera_space_mm_of_the_world_motion():
+    clip = make_clip(1, 0, "flip", (64, 64), 49)
+    back = _to_world(clip.joints.astype(np.float64), clip.camera.extrinsics_mm()) / 1000.0
+    np.testing.assert_allclose(back, clip.world_joints, atol=2e-6)  # float32 rounding only
+    depth = clip.joints[..., 2]
+    assert 1500 < depth.mean() < 6000  # mm, a camera a few metres away as NLF would see it
+
+
+def test_jump_labels_survive_the_camera(tmp_path):
+    """Revolutions and gravity measured from what the files hold: camera-space float32 joints."""
+    clip = make_clip(2, 5, "lutz", (64, 64), 49)
+    lab = clip.labels
+    f0, f1 = lab["takeoff_frame"], lab["landing_frame"]
+    world = _to_world(clip.joints.astype(np.float64), clip.camera.extrinsics_mm())
+    revs = count_revolutions(world[:, J["left_hip"]], world[:, J["right_hip"]], f0, f1)
+    assert abs(revs - lab["revolutions"]) <= 0.1
+    g = fit_gravity(world[f0:f1 + 1, J["pelvis"], 2] / 1000.0, 30.0)
+    assert abs(g - 9.81) / 9.81 < 0.05
+    drift = np.ptp(bone_lengths(clip.joints.astype(np.float64)), axis=0).max()
+    assert drift < 0.01  # mm: float32 storage of coordinates a few metres from the camera
+
+
+def _synth(tmp_path, name, *extra):
+    out = tmp_path / name
+    result = runner.invoke(app, ["synth", "--out", str(out), "--quiet", "--workers", "1", *extra])
+    return out, result
+
+
+def test_synth_writes_fsjd_and_is_byte_deterministic(tmp_path):
+    args = ("--clips", "4", "--size", "32", "--frames", "12", "--seed", "3", "--eval-fraction", "0.25")
+    a, ra = _synth(tmp_path, "a", *args)
+    b, rb = _synth(tmp_path, "b", *args)
+    assert ra.exit_code == 0 and rb.exit_code == 0, ra.output + rb.output
+    files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    files_b = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    assert files_a == files_b and len(files_a) == 4 * 2 + 2
+    for rel in files_a:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+    records = fsjd.read_manifest(a)
+    assert [r.split for r in records] == ["train", "train", "train", "eval"]
+    clip = fsjd.load_clip(a, records[0])
+    assert clip["frames"].shape == (12, 32, 32, 3) and clip["joints"].shape == (12, 24, 3)
+    assert clip["extrinsics"].shape == (12, 3, 4)
+    stats = json.loads((a / "stats.json").read_text())
+    assert np.array(stats["mean"]).shape == (24, 3)
+
+
+def test_other_seed_gives_other_clips(tmp_path):
+    one = make_clip(0, 0, "walk", (32, 32), 12)
+    two = make_clip(1, 0, "walk", (32, 32), 12)
+    assert not np.array_equal(one.frames, two.frames)
+
+
+@pytest.mark.parametrize("args,message", [
+    (("--motions", "quintuple_axel"), "unknown motion"),
+    (("--frames", "8"), "--frames"),
+    (("--size", "50"), "multiple of 16"),
+    (("--domain", "daily", "--motions", "lutz"), "jump motion"),
+])
+def test_bad_arguments_fail_in_one_line_and_write_nothing(tmp_path, args, message):
+    out, result = _synth(tmp_path, "out", "--clips", "1", *args)
+    assert result.exit_code == 2
+    assert message in result.output and len(result.output.strip().splitlines()) == 1, result.output
+    assert not out.exists()
+
+
+def test_unwritable_output_fails_cleanly(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    out, result = _synth(tmp_path, "file/sub", "--clips", "1", "--frames", "9", "--size", "16")
+    assert result.exit_code == 2 and "cannot write" in result.output, result.output
+    assert blocker.read_text() == "x"
+
+
+def test_programme_has_jump_windows_cuts_and_exact_joints():
+    p = make_programme(0, 0, jumps=3, size=(32, 32), fps=30.0)
+    lab = p["labels"]
+    assert len(lab["jumps"]) == 3 and lab["cuts"], lab
+    n = lab["frames"]
+    assert p["frames"].shape == (n, 32, 32, 3) and p["joints"].shape == (n, 24, 3)
+    for jump in lab["jumps"]:
+        assert jump["start_frame"] < jump["takeoff_frame"] < jump["landing_frame"] < jump["end_frame"]
+        assert not any(jump["start_frame"] <= c <= jump["end_frame"] for c in lab["cuts"])
+        world = p["world_joints"]
+        revs = count_revolutions(world[:, J["left_hip"]], world[:, J["right_hip"]],
+                                 jump["takeoff_frame"], jump["landing_frame"])
+        assert abs(revs - jump["revolutions"]) <= 0.1
+    # The skater stays on the rink, well inside the boards.
+    assert np.all(np.abs(p["world_joints"][:, 0, 0]) < 27) and np.all(np.abs(p["world_joints"][:, 0, 1]) < 12)
+
+
+def test_programme_cli_writes_labels(tmp_path):
+    out = tmp_path / "prog"
+    result = runner.invoke(app, ["synth", "--programme", "--out", str(out), "--clips", "1", "--jumps", "2",
+                                 "--size", "16", "--quiet"])
+    assert result.exit_code == 0, result.output
+    labels = json.loads((out / "labels.json").read_text())
+    assert len(labels) == 1 and len(labels[0]["jumps"]) == 2
+    assert (out / labels[0]["video"]).stat().st_size > 0 and (out / labels[0]["joints"]).exists()
