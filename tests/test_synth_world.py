@@ -135,3 +135,13 @@ def test_programme_cli_writes_labels(tmp_path):
     labels = json.loads((out / "labels.json").read_text())
     assert len(labels) == 1 and len(labels[0]["jumps"]) == 2
     assert (out / labels[0]["video"]).stat().st_size > 0 and (out / labels[0]["joints"]).exists()
+
+
+def test_worker_count_does_not_change_the_bytes(tmp_path):
+    args = ("--clips", "3", "--size", "16", "--frames", "9", "--seed", "5")
+    one, r1 = _synth(tmp_path, "one", *args)
+    result = runner.invoke(app, ["synth", "--out", str(tmp_path / "two"), "--quiet", "--workers", "2", *args])
+    assert r1.exit_code == 0 and result.exit_code == 0, r1.output + result.output
+    for path in one.rglob("*"):
+        if path.is_file():
+            assert path.read_bytes() == (tmp_path / "two" / path.relative_to(one)).read_bytes(), path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,17 +67,12 @@ def synthesize(config: SynthConfig, show_progress: bool = True) -> list[fsjd.Cli
     workers = min(config.workers or os.cpu_count() or 1, config.clips)
     with fsjd.output_dir(config.out, overwrite=config.overwrite) as tmp:
         records = []
-        with progress_bar(f"synth {config.clips} clips", total=config.clips, enabled=show_progress) as advance:
-            if workers == 1:
-                results = (_write_one(tmp, *job) for job in jobs)
-                for rec in results:
-                    records.append(rec)
-                    advance()
-            else:
-                with ProcessPoolExecutor(workers) as pool:
-                    for rec in pool.map(_write_one, [tmp] * len(jobs), *zip(*jobs)):
-                        records.append(rec)
-                        advance()
+        with progress_bar(f"synth {config.clips} clips", total=config.clips, enabled=show_progress) as advance, \
+                ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
+            run = pool.map if pool else map  # clips are independent: order and bytes do not depend on workers
+            for rec in run(_write_one, [tmp] * len(jobs), *zip(*jobs)):
+                records.append(rec)
+                advance()
         fsjd.write_manifest(tmp, records)
         fsjd.write_stats(tmp, fsjd.compute_stats(tmp, records))
     return records
