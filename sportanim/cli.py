@@ -17,6 +17,10 @@ from sportanim.data.cli import data_app  # noqa: E402  (a sub-app: `sportanim da
 
 app.add_typer(data_app, name="data")
 
+from sportanim.train.cli import train as train_command  # noqa: E402
+
+app.command("train")(train_command)
+
 
 def _fail(message: str) -> None:
     console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)

@@ -1,0 +1,242 @@
+"""Training data: FSJD joints as normalised windows, and a sampler exact across world sizes.
+
+``JointsDataset`` reads every clip's ``joints`` (T, 24, 3) mm once, cuts windows of
+``frames`` frames and normalises them with a mean/std (24, 3): a few MB even for the
+paper's 1,072 clips, so it lives in memory and needs no DataLoader workers.
+
+``GlobalSampler`` decides which samples each optimizer step sees, independently of how
+many processes share the work: the samples form one endless stream (a seeded permutation
+per epoch, epochs back to back), micro-step ``g`` takes stream positions
+``[g * B, (g + 1) * B)`` and process ``r`` of ``W`` takes the ``r``-th contiguous slice of
+``B / W`` of them. One process with batch B and two with B/2 each therefore see the same
+global batch, in the same order; the position is a pure function of the step, so resuming
+needs only the step number (saved in the checkpoint).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sportanim import fsjd
+from sportanim.skeleton import NUM_JOINTS, normalize
+
+
+class DataError(ValueError):
+    """A dataset that cannot be trained on: empty, malformed, wrong joint count."""
+
+
+# --------------------------------------------------------------------------- stats
+
+
+@dataclass
+class JointStats:
+    """Per-joint, per-axis normalisation ``(joints - mean) / std``; mean/std (24, 3) mm."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    source: str  # where they came from (a path, or "computed from ...")
+
+    def to_json(self) -> dict:
+        return {"mean": self.mean.tolist(), "std": self.std.tolist(), "source": self.source}
+
+
+def read_stats_file(path: Path) -> JointStats:
+    """mean/std from a ``stats.json`` (FSJD's, or one an export wrote), or from a folder
+    holding one, or upstream's ``mean.npy`` + ``std.npy``."""
+    path = Path(path)
+    if path.is_dir() and not (path / fsjd.STATS_NAME).is_file() and (path / "mean.npy").is_file():
+        try:
+            mean, std = np.load(path / "mean.npy"), np.load(path / "std.npy")
+        except (OSError, ValueError) as err:
+            raise DataError(f"{path}: unreadable mean.npy/std.npy ({err})") from None
+        return _check_stats(mean, std, path)
+    if path.is_dir():
+        path = path / fsjd.STATS_NAME
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        mean, std = np.asarray(raw["mean"], dtype=np.float64), np.asarray(raw["std"], dtype=np.float64)
+    except FileNotFoundError:
+        raise DataError(f"stats file not found: {path}") from None
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise DataError(f"{path}: not a stats file with 'mean' and 'std' (24, 3) lists ({err})") from None
+    return _check_stats(mean, std, path)
+
+
+def _check_stats(mean: np.ndarray, std: np.ndarray, path: Path) -> JointStats:
+    mean, std = np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
+    if mean.shape != (NUM_JOINTS, 3) or std.shape != (NUM_JOINTS, 3):
+        raise DataError(f"{path}: mean/std must be ({NUM_JOINTS}, 3), got {mean.shape} and {std.shape}")
+    if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
+        raise DataError(f"{path}: mean/std must be finite and std > 0 for every joint and axis")
+    return JointStats(mean, std, str(path))
+
+
+def choose_stats(how: str, data_root: Path, init: Path | None) -> JointStats:
+    """The normalisation to train with (config ``data.stats``): ``init``: the init
+    weights' ``stats.json`` (what they were trained with; our exports carry one);
+    ``data``: the dataset's ``stats.json`` (computed from its clips if missing); ``auto``:
+    init's if it has one, else the data's; anything else is a path for ``read_stats_file``,
+    e.g. upstream's folder with ``mean.npy``/``std.npy`` when fine-tuning the released
+    4DMoT, which was trained with those."""
+    init_stats = init / fsjd.STATS_NAME if init is not None and Path(init).is_dir() else None
+    if how == "auto":
+        how = "init" if init_stats is not None and init_stats.is_file() else "data"
+    if how == "init":
+        if init_stats is None or not init_stats.is_file():
+            raise DataError(f"data.stats=init but the init weights ({init}) have no {fsjd.STATS_NAME}; "
+                            "use data.stats=data or a stats.json path")
+        return read_stats_file(init_stats)
+    if how == "data":
+        path = Path(data_root) / fsjd.STATS_NAME
+        if path.is_file():
+            return read_stats_file(path)
+        stats = fsjd.compute_stats(data_root, read_records(Path(data_root), "all"))  # as `sportanim data stats`
+        return JointStats(np.asarray(stats["mean"]), np.asarray(stats["std"]), f"computed from {data_root}")
+    return read_stats_file(Path(how))
+
+
+# --------------------------------------------------------------------------- dataset
+
+
+class JointsDataset:
+    """Normalised joint windows ``(N, T, 24, 3)`` float32 from an FSJD folder."""
+
+    def __init__(self, root: str | Path, frames: int, stats: JointStats, split: str = "train", stride: int = 0):
+        self.root, self.frames = Path(root), int(frames)
+        self.stats = stats
+        records = read_records(self.root, split)
+        windows, names, short = [], [], []
+        for record in records:
+            joints = _read_joints(self.root, record)
+            if len(joints) < self.frames:
+                short.append(record.id)
+                continue
+            for start in _window_starts(len(joints), self.frames, stride or self.frames):
+                windows.append(joints[start:start + self.frames])
+                names.append(f"{record.id}@{start}")
+        if not windows:
+            raise DataError(f"{self.root}: no clip of split={split} has the {self.frames} frames a window needs "
+                            f"({len(short)} clips are shorter, e.g. {short[:3]}); lower data.frames or add clips")
+        with np.errstate(all="ignore"):
+            data = normalize(np.stack(windows), stats.mean, stats.std).astype(np.float32)
+        self.samples = torch.from_numpy(np.ascontiguousarray(data))  # (N, T, 24, 3)
+        self.names = names
+        self.skipped = short
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def batch(self, indices: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The samples ``indices`` as a batch: ``{"joints": (b, T, 24, 3)}``. (A dataset for
+        the DiT adds its precomputed latents here; the trainer passes the dict on.)"""
+        return {"joints": self.samples[indices]}
+
+    def fingerprint(self) -> str:
+        """Hash of the windows' names and values: a resumed run must see the same data."""
+        h = hashlib.sha256("\n".join(self.names).encode())
+        h.update(self.samples.numpy().tobytes())
+        return h.hexdigest()[:16]
+
+
+def read_records(root: Path, split: str) -> list[fsjd.ClipRecord]:
+    """The manifest records of ``split`` (``all``: every clip); ``DataError`` if none."""
+    if not root.is_dir():
+        raise DataError(f"--data {root} is not a folder; give an FSJD dataset folder (manifest.jsonl, clips/)")
+    try:
+        records = fsjd.read_manifest(root)
+    except FileNotFoundError as err:
+        raise DataError(str(err)) from None
+    chosen = [r for r in records if split == "all" or r.split == split]
+    if not chosen:
+        splits = sorted({r.split for r in records})
+        raise DataError(f"{root}: no clips to train on: the manifest has {len(records)} clips, none with "
+                        f"split={split} (splits present: {splits or 'none'}); set data.split or add clips")
+    return chosen
+
+
+def _read_joints(root: Path, record: fsjd.ClipRecord) -> np.ndarray:
+    """``joints`` (T, 24, 3) float64 of one clip, with errors that name clip and file."""
+    path = root / record.joints
+    where = f"clip {record.id} ({path})"
+    if not path.is_file():
+        raise DataError(f"{where}: joints file not found; re-create the clip or fix the manifest")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "joints" not in archive.files:
+                raise DataError(f"{where}: no 'joints' array (has {archive.files}); not an FSJD joints file")
+            joints = archive["joints"]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, AttributeError, TypeError) as err:
+        if isinstance(err, DataError):
+            raise
+        raise DataError(f"{where}: unreadable npz ({err}); re-create the clip") from None
+    if joints.ndim != 3 or joints.shape[2] != 3 or joints.dtype.kind not in "iuf":
+        raise DataError(f"{where}: joints must be a float array (frames, {NUM_JOINTS}, 3), got "
+                        f"{joints.dtype} {joints.shape}")
+    if joints.shape[1] != NUM_JOINTS:
+        raise DataError(f"{where}: joints have {joints.shape[1]} joints per frame, expected {NUM_JOINTS} "
+                        f"(SMPL-24 order); convert the skeleton before training")
+    if not np.isfinite(joints).all():
+        frame = int(np.nonzero(~np.isfinite(joints))[0][0])
+        raise DataError(f"{where}: joints have NaN/inf values (first at frame {frame}); repair or drop the clip")
+    return joints.astype(np.float64)
+
+
+def _window_starts(length: int, frames: int, stride: int) -> list[int]:
+    """Window starts every ``stride`` frames; the last window ends at the clip's end."""
+    starts = list(range(0, length - frames + 1, stride))
+    if starts[-1] != length - frames:
+        starts.append(length - frames)
+    return starts
+
+
+# --------------------------------------------------------------------------- sampler
+
+
+class GlobalSampler:
+    """Sample indices per micro-step, identical for any number of processes (see module doc)."""
+
+    def __init__(self, num_samples: int, micro_batch: int, seed: int):
+        if num_samples < 1 or micro_batch < 1:
+            raise ValueError(f"need >= 1 sample and batch, got {num_samples} and {micro_batch}")
+        self.num_samples, self.micro_batch, self.seed = num_samples, micro_batch, seed
+        self._epoch, self._perm = -1, None
+
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        if epoch != self._epoch:
+            g = torch.Generator().manual_seed(_mix(self.seed, epoch, 0x5EED))
+            self._epoch, self._perm = epoch, torch.randperm(self.num_samples, generator=g)
+        return self._perm
+
+    def positions(self, micro_step: int, rank: int = 0, world: int = 1) -> torch.Tensor:
+        """Stream positions of process ``rank`` at global micro-step ``micro_step``, (B / W,)."""
+        if self.micro_batch % world:
+            raise ValueError(f"micro batch {self.micro_batch} does not split over {world} processes")
+        per = self.micro_batch // world
+        start = micro_step * self.micro_batch + rank * per
+        return torch.arange(start, start + per, dtype=torch.int64)
+
+    def indices(self, positions: torch.Tensor) -> torch.Tensor:
+        """Dataset indices of stream ``positions``."""
+        out = torch.empty_like(positions)
+        for i, p in enumerate(positions.tolist()):
+            out[i] = self._permutation(p // self.num_samples)[p % self.num_samples]
+        return out
+
+
+def _mix(*values: int) -> int:
+    """A 63-bit seed from integers (stable across runs and platforms)."""
+    h = hashlib.sha256(",".join(str(int(v)) for v in values).encode()).digest()
+    return int.from_bytes(h[:8], "little") & ((1 << 63) - 1)
+
+
+def step_seed(seed: int, micro_step: int) -> int:
+    """The seed of global micro-step ``micro_step``: the same on every process and after a
+    resume. Specs seed their own randomness (codebook re-seeding, noise) from it."""
+    return _mix(seed, micro_step, 0xC0DE)
