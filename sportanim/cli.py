@@ -21,6 +21,10 @@ from sportanim.train.cli import train as train_command  # noqa: E402
 
 app.command("train")(train_command)
 
+from sportanim.models.cli import generate_command  # noqa: E402
+
+app.command("generate")(generate_command)
+
 
 def _fail(message: str) -> None:
     console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)

@@ -378,6 +378,15 @@ class MotionTokenizer(nn.Module):
         self.decoder = Decoder(config)
         self.vq = EMAQuantizer(config.codebook_size, config.code_dim, config.ema_decay, config.reset_every)
 
+    @property
+    def device(self) -> torch.device:
+        """Where the weights live (diffusers pipelines read ``module.device``)."""
+        return self.vq.codebook.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
     # ---- lengths
 
     def _encoded_frames(self, num_frames: int) -> int:

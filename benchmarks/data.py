@@ -1,0 +1,284 @@
+"""Dataset builder, first slice: speed and accuracy of decoding, shots, pose and jump windows.
+
+    python benchmarks/data.py [--programmes 12] [--mp-programmes 3] [--mp-sizes 256]
+                              [--out benchmarks/results/data.json]
+
+- Speed (frames/s): decode + crop + resize to 512x512, and the MediaPipe backend, each
+  against the way MTVCrafter's extraction script works: decode one frame, convert it, use
+  it, decode the next (same frames, same backend and settings), as a ratio.
+- Shot cuts on synthetic programmes: precision/recall of cut frames within +-1 frame.
+- MediaPipe vs NLF on the three real dance videos: MPJPE root-aligned and absolute, mm.
+- Jump windows on synthetic programmes from the exact camera-space joints (the detector's
+  upper bound), then from MediaPipe on the rendered programmes, and on the real
+  practice-rink double axel (take-off/landing labels shipped with it).
+
+Real data is read from ``<repo>/../shared/data``; parts that need it are skipped without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+
+from sportanim.data.jumps import detect_jump_windows, match_windows
+from sportanim.data.pose import PoseBackendError, PoseResult
+from sportanim.data.shots import detect_cuts, match_cuts, shot_ranges
+from sportanim.data.track import track_main_athlete
+from sportanim.data.video import crop_resize, iter_frames, open_video
+from sportanim.synth.programme import make_programme
+from sportanim.video_io import write_video
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+CROP = 512
+
+
+def _box(info) -> list[float]:
+    """A centred square crop box of 3/4 of the shorter side."""
+    side = 0.75 * min(info.width, info.height)
+    cx, cy = info.width / 2, info.height / 2
+    return [cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2]
+
+
+def decode_crop_resize(video: Path, repeats: int = 2) -> dict:
+    """Ours (threaded batched decode, one reused converter, area resize) vs one frame at a
+    time (no decoder threads, a fresh RGB conversion per frame, PIL crop + resize)."""
+    from PIL import Image
+
+    info = open_video(video)
+    box = _box(info)
+
+    def ours() -> int:
+        n = 0
+        for batch in iter_frames(info, batch_size=32):
+            n += len(crop_resize(batch.frames, box, (CROP, CROP)))
+        return n
+
+    def one_at_a_time() -> int:
+        n = 0
+        with av.open(str(video)) as container:
+            for frame in container.decode(container.streams.video[0]):
+                rgb = frame.to_ndarray(format="rgb24")
+                Image.fromarray(rgb).crop(tuple(int(round(v)) for v in box)).resize(
+                    (CROP, CROP), Image.BILINEAR)
+                n += 1
+        return n
+
+    out = {"video": str(video.relative_to(SHARED)) if SHARED in video.parents else video.name,
+           "size": list(info.size), "frames": info.frames, "crop": CROP}
+    for name, fn in (("batched", ours), ("one_at_a_time", one_at_a_time)):
+        best = 0.0
+        for _ in range(repeats):
+            start = time.perf_counter()
+            n = fn()
+            best = max(best, n / (time.perf_counter() - start))
+        out[f"{name}_fps"] = round(best, 1)
+    out["speedup"] = round(out["batched_fps"] / out["one_at_a_time_fps"], 2)
+    return out
+
+
+def mediapipe_speed(video: Path, frames: int) -> dict:
+    """MediaPipe backend fed by the batched, prefetching decoder vs decode-one-estimate-one."""
+    from sportanim.data.pose import MediapipeBackend
+
+    info = open_video(video)
+    backend = MediapipeBackend()
+
+    def ours() -> int:
+        backend.reset()
+        n = 0
+        for batch in iter_frames(info, batch_size=16, stop=frames, prefetch=2):
+            n += len(backend.estimate(batch.frames))
+        return n
+
+    def one_at_a_time() -> int:
+        backend.reset()
+        n = 0
+        with av.open(str(video)) as container:
+            for frame in container.decode(container.streams.video[0]):
+                if n == frames:
+                    break
+                backend.estimate(frame.to_ndarray(format="rgb24")[None])
+                n += 1
+        return n
+
+    one_at_a_time()  # warm-up (graph start, XNNPACK delegate)
+    out = {"video": video.name, "size": list(info.size), "frames": frames,
+           "backend": backend.version, "cpu_count": os.cpu_count()}
+    for name, fn in (("batched", ours), ("one_at_a_time", one_at_a_time)):
+        start = time.perf_counter()
+        n = fn()
+        out[f"{name}_fps"] = round(n / (time.perf_counter() - start), 1)
+    out["speedup"] = round(out["batched_fps"] / out["one_at_a_time_fps"], 2)
+    backend.close()
+    return out
+
+
+def mediapipe_vs_nlf() -> dict:
+    """Per dance video: MPJPE (mm) of the MediaPipe backend against the NLF joints."""
+    from sportanim.data.pose import MediapipeBackend
+
+    samples = SHARED / "mtvcrafter_samples"
+    nlf = np.load(samples / "poses.npz")
+    backend = MediapipeBackend()
+    out = {}
+    for video in sorted((samples / "videos").glob("*.mp4")):
+        backend.reset()
+        info = open_video(video)
+        result = PoseResult.concatenate([backend.estimate(b.frames) for b in iter_frames(info, 32)])
+        ref = nlf[video.stem][: len(result)]
+        ok = result.found[: len(ref)]
+        ours, theirs = result.joints[: len(ref)][ok], ref[ok]
+        root = np.linalg.norm((ours - ours[:, :1]) - (theirs - theirs[:, :1]), axis=-1)
+        absolute = np.linalg.norm(ours - theirs, axis=-1)
+        depth = np.abs(ours[:, 0, 2] - theirs[:, 0, 2])
+        out[video.stem] = {"size": list(info.size), "frames": len(ref),
+                           "found": round(float(ok.mean()), 4),
+                           "mpjpe_root_aligned_mm": round(float(root.mean()), 1),
+                           "mpjpe_absolute_mm": round(float(absolute.mean()), 1),
+                           "root_depth_error_mm_median": round(float(np.median(depth)), 1)}
+    backend.close()
+    return out
+
+
+def shots_on_programmes(programmes: list[dict]) -> dict:
+    tp = found = truth = 0
+    seconds = frames = 0.0
+    for p in programmes:
+        start = time.perf_counter()
+        cuts = detect_cuts(p["frames"], p["labels"]["fps"]).cuts
+        seconds += time.perf_counter() - start
+        frames += len(p["frames"])
+        s = match_cuts(cuts, p["labels"]["cuts"], tolerance=1)
+        tp, found, truth = tp + s["true_positives"], found + s["found"], truth + s["truth"]
+    return {"programmes": len(programmes), "size": programmes[0]["labels"]["size"],
+            "cuts": truth, "precision": tp / max(found, 1), "recall": tp / max(truth, 1),
+            "fps": round(frames / seconds, 1)}
+
+
+def _score(results: list[dict]) -> dict:
+    tp = sum(r["true_positives"] for r in results)
+    found = sum(r["found"] for r in results)
+    labelled = sum(r["labelled"] for r in results)
+    errors = [abs(e) for r in results for e in r["takeoff_error_frames"] + r["landing_error_frames"]]
+    return {"labelled": labelled, "found": found, "true_positives": tp,
+            "precision": round(tp / max(found, 1), 4), "recall": round(tp / max(labelled, 1), 4),
+            "timing_error_frames_mean": round(float(np.mean(errors)), 2) if errors else None,
+            "timing_error_frames_max": int(max(errors)) if errors else None}
+
+
+def jumps_exact(programmes: list[dict]) -> dict:
+    results = [match_windows(detect_jump_windows(p["joints"], p["labels"]["fps"],
+                                                 cuts=p["labels"]["cuts"]), p["labels"]["jumps"])
+               for p in programmes]
+    return {"programmes": len(programmes), **_score(results)}
+
+
+def jumps_mediapipe(count: int, size: int) -> dict:
+    """Render programmes at ``size``, detect cuts, run MediaPipe per shot, track, detect."""
+    from sportanim.data.pose import MediapipeBackend
+
+    backend = MediapipeBackend()
+    results, mpjpe, seconds, frames = [], [], 0.0, 0
+    for seed in range(count):
+        p = make_programme(seed, seed, jumps=5, size=(size, size), fps=30.0)
+        cuts = detect_cuts(p["frames"], 30.0).cuts
+        start = time.perf_counter()
+        parts = []
+        for a, b in shot_ranges(cuts, len(p["frames"])):
+            backend.reset()
+            parts.append(backend.estimate(p["frames"][a:b]))
+        seconds += time.perf_counter() - start
+        frames += len(p["frames"])
+        track = track_main_athlete(PoseResult.concatenate(parts), cuts=cuts)
+        windows = detect_jump_windows(track.joints, 30.0, cuts=cuts, segments=track.segment)
+        results.append(match_windows(windows, p["labels"]["jumps"]))
+        ours, truth = track.joints[track.kept], p["joints"][track.kept]
+        mpjpe.append(float(np.linalg.norm((ours - ours[:, :1]) - (truth - truth[:, :1]), axis=-1).mean()))
+    backend.close()
+    return {"programmes": count, "size": size, **_score(results),
+            "mpjpe_root_aligned_mm_vs_exact": round(float(np.mean(mpjpe)), 1),
+            "mediapipe_fps": round(frames / seconds, 1)}
+
+
+def jumps_real_skating() -> dict:
+    from sportanim.data.pose import MediapipeBackend
+
+    folder = SHARED / "skating_videos"
+    labels = json.loads((folder / "labels.json").read_text())
+    video = folder / labels[0]["filename"]
+    info = open_video(video)
+    result = PoseResult.concatenate([MediapipeBackend().estimate(b.frames)
+                                     for b in iter_frames(info, 32)])
+    track = track_main_athlete(result)
+    windows = detect_jump_windows(track.joints, info.fps, segments=track.segment)
+    score = match_windows(windows, labels)
+    return {"video": video.name, "labels": labels, "person_found": round(float(result.found.mean()), 3),
+            "windows": [w.to_dict() for w in windows], **{k: score[k] for k in (
+                "precision", "recall", "takeoff_error_frames", "landing_error_frames")}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--programmes", type=int, default=12)
+    parser.add_argument("--mp-programmes", type=int, default=3)
+    parser.add_argument("--mp-sizes", type=int, nargs="*", default=[256])
+    parser.add_argument("--mp-frames", type=int, default=150)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "data.json")
+    args = parser.parse_args()
+
+    report: dict = {"machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(),
+                                "av": av.__version__, "numpy": np.__version__}}
+    programmes = [make_programme(s, s, jumps=5, size=(64, 64), fps=30.0) for s in range(args.programmes)]
+    report["shots_synthetic"] = shots_on_programmes(programmes)
+    report["jumps_exact_joints"] = jumps_exact(programmes)
+    print(json.dumps({k: report[k] for k in ("shots_synthetic", "jumps_exact_joints")}, indent=1))
+
+    dance = SHARED / "mtvcrafter_samples" / "videos" / "dance_17.mp4"
+    if dance.is_file():
+        video = dance
+    else:  # no shared data: a synthetic 512 programme as the test video
+        tmp = Path(tempfile.mkdtemp())
+        video = tmp / "programme.mp4"
+        write_video(video, make_programme(0, 0, 2, (512, 512), 30.0)["frames"], 30.0)
+    report["decode_crop_resize"] = decode_crop_resize(video)
+    print(json.dumps(report["decode_crop_resize"], indent=1))
+    try:
+        import mediapipe  # noqa: F401
+        have_mediapipe = True
+        report["mediapipe_version"] = mediapipe.__version__
+    except ImportError:
+        have_mediapipe = False
+        report["mediapipe"] = "not installed: pip install mediapipe==0.10.14"
+    if have_mediapipe:
+        try:
+            report["mediapipe_speed"] = mediapipe_speed(video, args.mp_frames)
+            print(json.dumps(report["mediapipe_speed"], indent=1))
+            for size in args.mp_sizes:
+                report[f"jumps_mediapipe_{size}px"] = jumps_mediapipe(args.mp_programmes, size)
+                print(json.dumps(report[f"jumps_mediapipe_{size}px"], indent=1))
+            if SHARED.is_dir():
+                report["mediapipe_vs_nlf_dance"] = mediapipe_vs_nlf()
+                report["jumps_real_double_axel"] = jumps_real_skating()
+                print(json.dumps({k: report[k] for k in ("mediapipe_vs_nlf_dance",
+                                                         "jumps_real_double_axel")}, indent=1))
+        except PoseBackendError as error:
+            report["mediapipe"] = str(error)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = args.out.with_name(f".{args.out.name}.tmp")
+    tmp_out.write_text(json.dumps(report, indent=1) + "\n")
+    os.replace(tmp_out, args.out)
+    print(f"wrote {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
