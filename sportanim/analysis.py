@@ -178,11 +178,11 @@ def airborne_mask(left_foot_heights: np.ndarray, right_foot_heights: np.ndarray,
     lower = np.minimum(left, right) - np.asarray(ground, dtype=np.float64)
     mask = lower > margin * unit_scale
     if release is not None:
-        mask = _widen(mask, lower > release * unit_scale, max_widen)
+        mask = widen_runs(mask, lower > release * unit_scale, max_widen)
     return mask
 
 
-def _widen(core: np.ndarray, loose: np.ndarray, max_widen: int | None = None) -> np.ndarray:
+def widen_runs(core: np.ndarray, loose: np.ndarray, max_widen: int | None = None) -> np.ndarray:
     """Grow each True run of ``core`` over the adjacent True frames of ``loose``, by at most
     ``max_widen`` frames per side (unlimited when None). bool (T,) -> bool (T,)."""
     limit = len(core) if max_widen is None else max_widen

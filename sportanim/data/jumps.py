@@ -51,7 +51,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from sportanim.analysis import TWO_PI, estimate_up_axis, flight_phases, hip_heading
+from sportanim.analysis import TWO_PI, estimate_up_axis, flight_phases, hip_heading, widen_runs
 
 __all__ = ["JumpConfig", "JumpWindow", "detect_jump_windows", "match_windows", "track_runs"]
 
@@ -177,7 +177,7 @@ def _detect_run(j: np.ndarray, fps: float, c: JumpConfig, offset: int) -> list[J
     if c.undirected_hips:
         heading = _undirected(heading)
     speed = _moving(np.abs(np.gradient(heading, 1.0 / fps) / TWO_PI), 3, np.mean)
-    fast = _close_gaps(_widen(speed > c.spin_on, speed > c.spin_off), c.merge_gap)
+    fast = _close_gaps(widen_runs(speed > c.spin_on, speed > c.spin_off), c.merge_gap)
     # Per-frame up for the lift test: the camera tilts to follow a jump, so one fixed up
     # would hide the rise; the body's own axis (lightly smoothed) follows the tilt.
     frame_up = _unit(_moving(body_up, max(int(round(c.up_smooth_s * fps)) | 1, 1), np.mean))
@@ -229,20 +229,6 @@ def _lift(lower: np.ndarray, s: int, e: int, pad: int) -> float:
     baseline = np.interp(t, [(a + s - 2) / 2.0, (e + 1 + b) / 2.0],
                          [np.median(before), np.median(after)])
     return float((lower[s:e + 1] - baseline).max())
-
-
-def _widen(core: np.ndarray, loose: np.ndarray, max_widen: int | None = None) -> np.ndarray:
-    """Grow each True run of ``core`` over adjacent True frames of ``loose`` (hysteresis)."""
-    limit = len(core) if max_widen is None else max_widen
-    out = core.copy()
-    for start, end in flight_phases(core, min_frames=1):
-        first, last = start, end
-        while first > 0 and loose[first - 1] and start - first < limit:
-            first -= 1
-        while last + 1 < len(out) and loose[last + 1] and last - end < limit:
-            last += 1
-        out[first:last + 1] = True
-    return out
 
 
 def _close_gaps(mask: np.ndarray, gap: int) -> np.ndarray:
