@@ -21,7 +21,7 @@ from sportanim.train.cli import train as train_command  # noqa: E402
 
 app.command("train")(train_command)
 
-from sportanim.models.cli import generate_command  # noqa: E402
+from sportanim.generate import generate_command  # noqa: E402
 
 app.command("generate")(generate_command)
 

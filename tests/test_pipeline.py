@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 from typer.testing import CliRunner
 
 from sportanim.models import vae as vae_lib
-from sportanim.models.cli import generate_app
+from sportanim.generate import generate_app
 from sportanim.models.dit import MVDiT
 from sportanim.models.motion_io import camera_for_output, draw_skeleton, fit_motion, load_motion
 from sportanim.models.pipeline import (
