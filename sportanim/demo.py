@@ -21,7 +21,7 @@ from sportanim.synth.sheet import jump_contact_sheet
 
 def run_demo(out: Path | None = None, show_progress: bool = True, clips: int = 24) -> Path:
     """Write the demo run folder and print a summary; returns the folder."""
-    console = Console()
+    console = Console(soft_wrap=True)
     started = time.perf_counter()
     out = Path(out) if out else Path("runs") / time.strftime("demo-%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
