@@ -21,7 +21,7 @@ import numpy as np
 
 from sportanim.synth.dataset import SynthConfig, synthesize
 from sportanim.synth.render import render
-from sportanim.synth.world import athlete, make_clip
+from sportanim.synth.world import make_clip
 from sportanim.video_io import write_video
 
 
@@ -40,7 +40,7 @@ def stage_breakdown(size: int, repeats: int) -> dict:
         t0 = time.perf_counter()
         clip = make_clip(5, r, "lutz", (size, size), 49)
         t1 = time.perf_counter()
-        render(clip.world_joints, clip.camera, _appearance(5, r))
+        render(clip.world_joints, clip.camera, clip.appearance)
         t2 = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
             write_video(Path(tmp) / "v.mp4", clip.frames, 30.0)
@@ -49,12 +49,6 @@ def stage_breakdown(size: int, repeats: int) -> dict:
         stages["render only"].append(t2 - t1)
         stages["h264 encode"].append(t3 - t2)
     return {k: float(np.median(v)) for k, v in stages.items()}
-
-
-def _appearance(seed, index):
-    """The appearance make_clip drew for clip ``index`` of ``seed``."""
-    rng = np.random.default_rng([seed, 2, index])
-    return athlete(seed, int(rng.integers(24))).appearance
 
 
 def main() -> None:

@@ -62,7 +62,7 @@ def synthesize(config: SynthConfig, show_progress: bool = True) -> list[fsjd.Cli
     config = config.validate()
     motions = config.motion_list()
     n_eval = int(round(config.clips * config.eval_fraction))
-    jobs = [(config, i, clip_motion(config.seed, i, motions), "eval" if i >= config.clips - n_eval else "train")
+    jobs = [(config, i, clip_motion(i, motions), "eval" if i >= config.clips - n_eval else "train")
             for i in range(config.clips)]
     workers = min(config.workers or os.cpu_count() or 1, config.clips)
     with fsjd.output_dir(config.out, overwrite=config.overwrite) as tmp:

@@ -8,18 +8,16 @@ frames, so jump detection can be scored.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from sportanim import fsjd
 from sportanim.progress import progress_bar
-from sportanim.synth.camera import follow_camera
 from sportanim.synth.jumps import JUMP_TYPES, glide_track, jump_track, plan_jump
-from sportanim.synth.render import render
 from sportanim.synth.timeline import concat, perform, smooth_params
-from sportanim.synth.world import NUM_ATHLETES, POSE_SMOOTHING, athlete, motion_domain
+from sportanim.synth.world import NUM_ATHLETES, POSE_SMOOTHING, athlete, film, motion_domain
 from sportanim.video_io import write_video
 
 # Jump windows span from this long before take-off to this long after landing (s).
@@ -69,7 +67,7 @@ def make_programme(seed: int, index: int, jumps: int, size: tuple[int, int], fps
         glides.append((sum(len(p) for p in parts), len(glide)))
         parts.append(glide)
         if plan is not None:
-            plan = type(plan)(plan.type, plan.revolutions, plan.air_frames, plan.ramp, speed)
+            plan = replace(plan, speed=speed)  # one pace for the whole programme
             jump = jump_track(plan, fps)
             state = _advance(state, jump.speed, jump.turn_rate, fps)
             parts.append(jump)
@@ -77,8 +75,7 @@ def make_programme(seed: int, index: int, jumps: int, size: tuple[int, int], fps
     track = smooth_params(concat(parts), POSE_SMOOTHING * fps / 30.0)
     perf = perform(track, person.body, start_xy=(-_OVAL[0], 0.0), start_heading=-np.pi / 2)
     cuts = _cuts(rng, glides, fps)
-    camera = follow_camera(perf.joints[:, 0], fps, size[0], size[1], rng, cuts=tuple(cuts))
-    pixels, mask = render(perf.joints, camera, person.appearance)
+    camera, pixels, mask, joints = film(perf.joints, person.appearance, fps, size, rng, tuple(cuts))
     before, after = int(round(WINDOW_BEFORE * fps)), int(round(WINDOW_AFTER * fps))
     n = len(track)
     labels = {
@@ -89,7 +86,6 @@ def make_programme(seed: int, index: int, jumps: int, size: tuple[int, int], fps
                    "start_frame": max(0, e["takeoff_frame"] - before),
                    "end_frame": min(n - 1, e["landing_frame"] + after)} for e in track.events],
     }
-    joints = (camera.world_to_camera(perf.joints) * 1000.0).astype(np.float32)
     return {"frames": pixels, "mask": mask, "joints": joints, "world_joints": perf.joints,
             "camera": camera, "labels": labels}
 

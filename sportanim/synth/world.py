@@ -45,6 +45,7 @@ class SynthClip:
     joints: np.ndarray  # (T, 24, 3) float32, camera space, mm
     world_joints: np.ndarray  # (T, 24, 3) float64, world, metres
     camera: Camera
+    appearance: Appearance
     labels: dict
 
 
@@ -56,7 +57,7 @@ def motion_domain(motion: str) -> str:
     raise ValueError(f"unknown motion {motion!r}; known: {known}")
 
 
-def clip_motion(seed: int, index: int, motions: tuple[str, ...]) -> str:
+def clip_motion(index: int, motions: tuple[str, ...]) -> str:
     """The motion of clip ``index``: cycles through ``motions`` so every one is covered."""
     return motions[index % len(motions)]
 
@@ -75,8 +76,7 @@ def make_clip(seed: int, index: int, motion: str, size: tuple[int, int] = (64, 6
     perf = _place(perform(smooth_params(track, POSE_SMOOTHING * fps / 30.0), person.body,
                           start_heading=_travel_heading(rng)), rng, window_start, frames)
     world = perf.joints[window_start:window_start + frames]
-    camera = follow_camera(world[:, 0], fps, size[0], size[1], rng)
-    pixels, mask = render(world, camera, person.appearance)
+    camera, pixels, mask, joints = film(world, person.appearance, fps, size, rng)
     labels = {"domain": domain, "motion": motion, "athlete": person.id,
               "revolutions": None, "takeoff_frame": None, "landing_frame": None}
     if event is not None:
@@ -84,8 +84,17 @@ def make_clip(seed: int, index: int, motion: str, size: tuple[int, int] = (64, 6
                       peak_spin=round(event["peak_spin"], 3),
                       takeoff_frame=_in_window(event["takeoff_frame"] - window_start, frames),
                       landing_frame=_in_window(event["landing_frame"] - window_start, frames))
-    joints = (camera.world_to_camera(world) * 1000.0).astype(np.float32)
-    return SynthClip(f"s{seed}_{index:05d}_{motion}", pixels, mask, joints, world, camera, labels)
+    return SynthClip(f"s{seed}_{index:05d}_{motion}", pixels, mask, joints, world, camera, person.appearance, labels)
+
+
+def film(world: np.ndarray, appearance: Appearance, fps: float, size: tuple[int, int], rng,
+         cuts: tuple[int, ...] = ()) -> tuple[Camera, np.ndarray, np.ndarray, np.ndarray]:
+    """Follow world joints ``(T, 24, 3)`` (m) with the broadcast camera and render them:
+    the camera, frames uint8 ``(T, H, W, 3)``, body mask ``(T, H, W)`` and the joints in
+    that camera's coordinates, float32 mm (NLF's form)."""
+    camera = follow_camera(world[:, 0], fps, size[0], size[1], rng, cuts=cuts)
+    pixels, mask = render(world, camera, appearance)
+    return camera, pixels, mask, (camera.world_to_camera(world) * 1000.0).astype(np.float32)
 
 
 def _jump_performance_track(rng, motion: str, frames: int, fps: float) -> tuple[Track, int, dict]:
