@@ -13,17 +13,19 @@ import typer
 from rich.console import Console
 
 data_app = typer.Typer(add_completion=False, no_args_is_help=True,
-                       help="Dataset tools: import upstream data, split train/eval, stats.")
+                       help="Dataset tools: build from videos, import upstream data, split train/eval, stats.")
 console = Console(stderr=True)  # messages and errors
 stdout = Console()  # results (the stats table)
 
 
 def _run(fn, *args, **kwargs):
-    """Call the library; user-caused errors (ValueError, OSError) become one line on
-    stderr and exit code 2."""
+    """Call the library; user-caused errors (ValueError, OSError, a pose backend that
+    cannot run) become one line on stderr and exit code 2."""
+    from sportanim.data.pose import PoseBackendError
+
     try:
         return fn(*args, **kwargs)
-    except (ValueError, OSError) as error:
+    except (ValueError, OSError, PoseBackendError) as error:
         console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
@@ -69,3 +71,48 @@ def stats_command(folder: Path = typer.Argument(..., help="FSJD dataset folder."
     from sportanim.data.stats import dataset_stats, format_stats_table
     stats = _run(dataset_stats, folder)
     stdout.print(format_stats_table(stats))
+
+
+@data_app.command("build")
+def build_command(
+    inputs: list[Path] = typer.Argument(..., help="Video files and/or folders of videos."),
+    out: Path = typer.Option(..., "--out", help="Output FSJD folder (an earlier build's folder resumes it)."),
+    annotations: Optional[Path] = typer.Option(None, "--annotations", help="CSV of video,start,end,jump_type (seconds); default: detect jumps."),
+    pose_backend: str = typer.Option("mediapipe", "--pose-backend", help="mediapipe (CPU, offline) | nlf (needs --nlf-model)."),
+    nlf_model: Optional[Path] = typer.Option(None, "--nlf-model", help="NLF TorchScript file (e.g. nlf_l_multi.torchscript)."),
+    size: int = typer.Option(512, "--size", help="Clip side in pixels (square crop following the athlete)."),
+    frames: int = typer.Option(49, "--frames", help="Frames per clip (evenly spaced in time)."),
+    shard: str = typer.Option("0/1", "--shard", help="Build shard i of n (0 <= i < n) of the sorted inputs."),
+    device: Optional[str] = typer.Option(None, "--device", help="Device for nlf (default: cuda when present)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Cut jump clips with 3D joints out of videos into an FSJD folder (resumable)."""
+    from sportanim.data.build import BuildConfig, build_dataset, parse_shard
+
+    config = BuildConfig(out=out, annotations=annotations, pose_backend=pose_backend,
+                         nlf_model=nlf_model, device=device, size=size, frames=frames,
+                         shard=_run(parse_shard, shard), show_progress=not quiet)
+    report = _run(build_dataset, [str(p) for p in inputs], config)
+    _print_build_summary(report)
+    if not report.clips:
+        raise typer.Exit(1)
+
+
+def _print_build_summary(report) -> None:
+    from rich.table import Table
+
+    failed = sum(1 for r in report.clips if not r.quality.get("passed", True))
+    rows = [(s.input, s.reason) for s in report.skipped + report.notes]
+    if rows:
+        table = Table(title="skipped", title_justify="left", show_lines=False)
+        table.add_column("input", overflow="fold")
+        table.add_column("reason", overflow="fold")
+        for name, reason in rows:
+            table.add_row(name, reason)
+        console.print(table)
+    reused = len(report.clips) - len(report.new)
+    console.print(f"{report.out}: {len(report.clips)} clips from {report.videos} video(s) "
+                  f"({len(report.new)} new, {reused} already built; {failed} failing quality "
+                  f"gates, see manifest); {len(report.skipped)} input(s) skipped"
+                  + ("" if report.clips else "; nothing could be built"),
+                  highlight=False, soft_wrap=True)
