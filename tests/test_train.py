@@ -28,7 +28,7 @@ from sportanim.train import CheckpointError, ConfigError, latest_checkpoint, loa
 from sportanim.train.config import to_yaml
 from sportanim.train.data import DataError, GlobalSampler, read_stats_file, step_seed
 from sportanim.train.specs import InitError
-from sportanim.train.strategies import StrategyNotReady, resolve
+from sportanim.train.strategies import resolve
 from sportanim.train.trainer import RunFolderError, lr_factor
 
 REPO = Path(__file__).resolve().parents[1]
@@ -206,19 +206,6 @@ def test_tokenizer_strategy_trains_every_parameter_and_the_codebook(straight_run
     assert resolve("tokenizer")[0].freeze == ()
 
 
-def test_diffusion_strategies_say_they_are_not_ready_yet():
-    for name in ("diffusion", "staged"):
-        with pytest.raises(StrategyNotReady, match="VAE"):
-            resolve(name)
-
-
-@pytest.mark.skip(reason="TODO: the diffusion spec lands with sportanim/models/vae.py")
-def test_diffusion_strategy_leaves_the_tokenizer_untouched():
-    """When it lands: train --strategy diffusion a few steps from a tokenizer export and
-    assert every tokenizer tensor (codebook included) is bit-equal before and after, while
-    every trainable DiT parameter changed."""
-
-
 def test_loss_decreases(tmp_path, fsjd_dir):
     result = train(small(steps=30, checkpoint_every=30), fsjd_dir, tmp_path / "run", show_progress=False)
     losses = [json.loads(x)["loss"] for x in (result.run / "metrics.jsonl").read_text().splitlines()]
@@ -338,4 +325,4 @@ def test_cli_reports_user_errors_in_one_line(tmp_path):
     assert result.exit_code == 2
     assert "not a folder" in result.output and "Traceback" not in result.output
     result = CliRunner().invoke(app, ["--strategy", "staged", "--data", str(tmp_path), "--out", str(tmp_path / "r")])
-    assert result.exit_code == 2 and "not available yet" in result.output
+    assert result.exit_code == 2 and "needs their weights: pass --init PIPELINE_FOLDER" in result.output

@@ -28,6 +28,7 @@ SCHEDULES = ("constant", "cosine", "step")
 MIXED_PRECISION = ("no", "fp16", "bf16")
 DTYPES = ("float32", "float64")
 SPLITS = ("train", "eval", "all")
+REFERENCE_FRAMES = ("first", "random")
 
 
 class ConfigError(ValueError):
@@ -74,6 +75,24 @@ class TokenizerTrainConfig:
 
 
 @dataclass
+class DiffusionTrainConfig:
+    """The MV-DiT being trained (strategy diffusion, second stage of staged), with the frozen
+    4DMoT and VAE feeding it (their weights come from ``--init``, a pipeline weights folder)."""
+
+    dit_preset: str = "mtvcrafter-7b"  # sportanim.models.dit.DIT_PRESETS key
+    dit_overrides: dict = field(default_factory=dict)  # MVDiT config fields to change
+    vae_preset: str = "cogvideox-5b"  # sportanim.models.vae.VAE_PRESETS key (config of the init's vae/)
+    motion_drop: float = 0.1  # share of samples whose motion tokens become the unconditional ones (CFG)
+    reference_frame: str = "first"  # first | random: the clip frame that becomes the reference image
+    lora_rank: int = 0  # 0: full fine-tuning; r > 0: LoRA (peft) on attention and feed-forward
+    lora_alpha: float = 0.0  # LoRA scale numerator; 0: = lora_rank
+    gradient_checkpointing: bool = False  # recompute block activations in the backward pass
+    ema_decay: float = 0.0  # 0: off; else EMA of the trained weights, which the export then holds
+    cache: bool = True  # keep VAE posteriors and motion tokens of frozen models on disk
+    cache_dir: str = ""  # "": RUN/cache; share one folder between runs to reuse it
+
+
+@dataclass
 class TrainConfig:
     """One training run. Defaults are the ``mtvcrafter-7b`` preset (upstream's 4DMoT
     hyper-parameters; upstream ran 500k iterations from scratch, fine-tuning needs fewer)."""
@@ -91,6 +110,7 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
     tokenizer: TokenizerTrainConfig = field(default_factory=TokenizerTrainConfig)
+    diffusion: DiffusionTrainConfig = field(default_factory=DiffusionTrainConfig)
 
     def validate(self) -> "TrainConfig":
         """Raise ``ConfigError`` naming the field for values that cannot work together."""
@@ -111,6 +131,13 @@ class TrainConfig:
         _check(bool(d.stats), "data.stats", "must be auto, data, init or a stats.json path", d.stats)
         _check(self.tokenizer.commit_weight >= 0, "tokenizer.commit_weight", "must be >= 0",
                self.tokenizer.commit_weight)
+        f = self.diffusion
+        _check(0 <= f.motion_drop <= 1, "diffusion.motion_drop", "must lie in [0, 1]", f.motion_drop)
+        _check(f.reference_frame in REFERENCE_FRAMES, "diffusion.reference_frame",
+               f"must be one of {REFERENCE_FRAMES}", f.reference_frame)
+        _check(f.lora_rank >= 0, "diffusion.lora_rank", "must be >= 0 (0: full fine-tuning)", f.lora_rank)
+        _check(f.lora_alpha >= 0, "diffusion.lora_alpha", "must be >= 0 (0: = lora_rank)", f.lora_alpha)
+        _check(0 <= f.ema_decay < 1, "diffusion.ema_decay", "must lie in [0, 1) (0: off)", f.ema_decay)
         return self
 
     def _validate_optim(self) -> None:
@@ -148,6 +175,7 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
         steps=200, batch_size=8, seed=0, checkpoint_every=50, keep=2, log_every=10,
         optim=OptimConfig(lr=1e-3, warmup_steps=10, schedule="cosine", max_grad_norm=1.0),
         tokenizer=TokenizerTrainConfig(preset="tiny"),
+        diffusion=DiffusionTrainConfig(dit_preset="tiny", vae_preset="tiny"),
     ),
 }
 

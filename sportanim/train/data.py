@@ -112,7 +112,7 @@ class JointsDataset:
         self.root, self.frames = Path(root), int(frames)
         self.stats = stats
         records = read_records(self.root, split)
-        windows, names, short = [], [], []
+        windows, names, short, sources = [], [], [], []
         for record in records:
             joints = _read_joints(self.root, record)
             if len(joints) < self.frames:
@@ -121,6 +121,7 @@ class JointsDataset:
             for start in _window_starts(len(joints), self.frames, stride or self.frames):
                 windows.append(joints[start:start + self.frames])
                 names.append(f"{record.id}@{start}")
+                sources.append((record, start))
         if not windows:
             raise DataError(f"{self.root}: no clip of split={split} has the {self.frames} frames a window needs "
                             f"({len(short)} clips are shorter, e.g. {short[:3]}); lower data.frames or add clips")
@@ -128,6 +129,7 @@ class JointsDataset:
             data = normalize(np.stack(windows), stats.mean, stats.std).astype(np.float32)
         self.samples = torch.from_numpy(np.ascontiguousarray(data))  # (N, T, 24, 3)
         self.names = names
+        self.sources = sources  # (record, first frame) of each window
         self.skipped = short
 
     def __len__(self) -> int:
@@ -234,6 +236,12 @@ def _mix(*values: int) -> int:
     """A 63-bit seed from integers (stable across runs and platforms)."""
     h = hashlib.sha256(",".join(str(int(v)) for v in values).encode()).digest()
     return int.from_bytes(h[:8], "little") & ((1 << 63) - 1)
+
+
+def sample_seed(seed: int, position: int, purpose: int) -> int:
+    """The seed of one sample's draws of kind ``purpose`` at a micro-step of seed ``seed``
+    (``position``: its place in the global stream): independent of the world size."""
+    return _mix(seed, position, purpose)
 
 
 def step_seed(seed: int, micro_step: int) -> int:

@@ -222,20 +222,28 @@ class TokenizerSpec:
         return Path(folder)
 
 
-SPECS: dict[str, type] = {"tokenizer": TokenizerSpec}
-
-# Specs the strategies name that are not written yet, and why.
-PENDING_SPECS: dict[str, str] = {
-    "dit": "the MV-DiT training spec needs the video VAE (sportanim/models/vae.py) to precompute "
-           "latents; it is coming next",
-    "vae": "the video VAE (sportanim/models/vae.py) is not available yet",
+# Spec name -> class, or "module:Class" imported on first use (the diffusion specs import the
+# video models, which the tokenizer strategy does not need).
+SPECS: dict[str, type | str] = {
+    "tokenizer": TokenizerSpec,
+    "dit": "sportanim.train.diffusion:DiTSpec",
+    "vae": "sportanim.train.diffusion:VAESpec",
 }
+
+# Specs the strategies name that are not written yet, and why (none left).
+PENDING_SPECS: dict[str, str] = {}
 
 
 def get_spec(name: str):
     """A fresh spec instance by name; ``NotImplementedError`` for one still pending."""
     if name in SPECS:
-        return SPECS[name]()
+        found = SPECS[name]
+        if isinstance(found, str):
+            from importlib import import_module
+
+            module, cls = found.split(":")
+            found = getattr(import_module(module), cls)
+        return found()
     if name in PENDING_SPECS:
         raise NotImplementedError(PENDING_SPECS[name])
     raise KeyError(f"unknown model spec {name!r}; known: {sorted(SPECS) + sorted(PENDING_SPECS)}")

@@ -80,6 +80,7 @@ def train(config: TrainConfig, data: str | Path, out: str | Path, init: str | Pa
     config = config.validate()
     stages = resolve(config.strategy)
     inits = _init_map(init, stages)
+    _check_frozen_inits(stages, inits)
     out = Path(out)
     result = None
     for i, stage in enumerate(stages):
@@ -90,8 +91,17 @@ def train(config: TrainConfig, data: str | Path, out: str | Path, init: str | Pa
 
 
 def _init_map(init, stages: tuple[Stage, ...]) -> dict[str, Path]:
+    """``{spec: path}`` from ``--init``: a dict as given; a pipeline weights folder (tokenizer/,
+    transformer/, vae/) for every spec the strategy uses; any other path for the first
+    trained spec."""
     if init is None:
         return {}
+    used = {name for stage in stages for name in stage.specs}
+    if not isinstance(init, dict):
+        from sportanim.train.diffusion import is_pipeline_folder, pipeline_inits
+
+        if is_pipeline_folder(init):
+            return pipeline_inits(Path(init), used)
     if isinstance(init, dict):
         known = {name for stage in stages for name in stage.specs}
         unknown = sorted(set(init) - known)
@@ -99,6 +109,21 @@ def _init_map(init, stages: tuple[Stage, ...]) -> dict[str, Path]:
             raise ValueError(f"--init names {unknown}, which this strategy does not use (it uses {sorted(known)})")
         return {k: Path(v) for k, v in init.items()}
     return {stages[0].train[0]: Path(init)}
+
+
+def _check_frozen_inits(stages: tuple[Stage, ...], inits: dict[str, Path]) -> None:
+    """Every frozen model needs weights (an init, or an earlier stage's export): refused
+    before any stage runs."""
+    from sportanim.train.specs import InitError
+
+    have = set(inits)
+    for stage in stages:
+        missing = [name for name in stage.freeze if name not in have]
+        if missing:
+            raise InitError(f"stage {stage.name} keeps {missing} frozen and needs their weights: pass --init "
+                            "PIPELINE_FOLDER (tokenizer/, transformer/, vae/, as save_pipeline writes) or "
+                            f"--init NAME=PATH for each of {missing}")
+        have.update(stage.train)
 
 
 # --------------------------------------------------------------------------- trainer
@@ -137,9 +162,10 @@ class Trainer:
         # broadcast_buffers=False: buffers (the codebook) are updated identically on every
         # process by the objective; broadcasting 8192 x 3072 floats each step would be waste.
         ddp = DistributedDataParallelKwargs(broadcast_buffers=False)
+        # Autocast only on GPUs: on the CPU bf16 is slow and fp16 unsupported, so runs stay float.
         self.accelerator = Accelerator(
             cpu=not torch.cuda.is_available(),
-            mixed_precision=self.config.mixed_precision,
+            mixed_precision=self.config.mixed_precision if torch.cuda.is_available() else "no",
             step_scheduler_with_optimizer=False,  # we step it once per optimizer step, any world size
             kwargs_handlers=[ddp],
         )
@@ -186,22 +212,28 @@ class Trainer:
 
     def _prepare_models(self) -> None:
         dtype = getattr(torch, self.config.dtype)
-        self.models = {name: spec.build(self.config, self.inits.get(name)).to(dtype)
+        self.models = {name: _cast(spec.build(self.config, self.inits.get(name)), dtype)
                        for name, spec in self.specs.items()}
         for name in self.stage.freeze:
             self.models[name].requires_grad_(False).eval()
-        lead = self.specs[self.stage.train[0]]
-        self.objective = lead.objective(self.models, self.config)
+        self.lead = self.specs[self.stage.train[0]]
+        self.objective = self.lead.objective(self.models, self.config)
 
     # ---- 4. data
 
     def _prepare_dataset(self) -> None:
         tdata.read_records(self.data_root, self.config.data.split)  # folder and manifest errors first
-        # Joints are normalised as the tokenizer was trained (its init's stats.json), else as the lead's.
-        stats_init = next((self.inits[n] for n in ("tokenizer", *self.stage.specs) if n in self.inits), None)
+        # Joints are normalised as the tokenizer was trained: the first init with a stats.json
+        # (the tokenizer's, else a pipeline folder's), else the data's.
+        found = [self.inits[n] for n in ("tokenizer", "dit", *self.stage.specs) if n in self.inits]
+        stats_init = next((p for p in found if (Path(p) / "stats.json").is_file()), found[0] if found else None)
         stats = tdata.choose_stats(self.config.data.stats, self.data_root, stats_init)
         d = self.config.data
-        self.dataset = tdata.JointsDataset(self.data_root, d.frames, stats, d.split, d.stride)
+        make = getattr(self.lead, "make_dataset", None)  # a spec that needs more than joints brings its dataset
+        if make is not None:
+            self.dataset = make(self.config, self.data_root, stats, self.run_dir)
+        else:
+            self.dataset = tdata.JointsDataset(self.data_root, d.frames, stats, d.split, d.stride)
         self.sampler = tdata.GlobalSampler(len(self.dataset), self.micro_batch, self.config.seed)
 
     # ---- 5. optimizer, schedule, accelerate.prepare
@@ -215,6 +247,8 @@ class Trainer:
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(lr_factor, o, self.config.steps))
         acc = self.accelerator
         self.module, self.optimizer, self.scheduler = acc.prepare(self.objective, optimizer, schedule)
+        for name in self.stage.freeze:  # outside the prepared module: placed here
+            self.models[name].to(acc.device)
         self.params = params
         # Checkpoint weights under the objective's own names ("tokenizer.encoder..."), whatever
         # the wrapper (DDP adds "module."): a run can resume on another number of processes.
@@ -282,9 +316,13 @@ class Trainer:
             positions = self.sampler.positions(g, self.rank, self.world)
             batch = {k: v.to(acc.device) for k, v in self.dataset.batch(self.sampler.indices(positions)).items()}
             batch["positions"] = positions  # global stream positions: per-sample seeds for any world size
+            seed = tdata.step_seed(cfg.seed, g)
+            prepare = getattr(self.lead, "prepare_batch", None)  # inputs from frozen models (no grad)
+            if prepare is not None:
+                batch = prepare(batch, seed)
             sync = m == cfg.grad_accum - 1
             with contextlib.nullcontext() if sync else acc.no_sync(self.module):
-                out = self.module(batch, tdata.step_seed(cfg.seed, g))
+                out = self.module(batch, seed)
                 acc.backward(out["loss"] / cfg.grad_accum)
             for key, value in {"loss": out["loss"], **out["logs"]}.items():
                 sums[key] = sums.get(key, 0.0) + float(value.detach()) / cfg.grad_accum
@@ -295,6 +333,10 @@ class Trainer:
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
+        for name in self.stage.train:  # e.g. an EMA of the weights
+            after = getattr(self.specs[name], "after_step", None)
+            if after is not None:
+                after(self.models[name], cfg)
         return sums
 
     def _reduce(self, logs: dict[str, float]) -> dict[str, float]:
@@ -345,7 +387,8 @@ class Trainer:
         from the shards under FSDP / ZeRO-3: a collective, so every process calls it)."""
         acc = self.accelerator
         full = acc.get_state_dict(self.module)  # the objective's names: "tokenizer.encoder..."
-        exports = {name: self.run_dir / "final" / name for name in self.stage.train}
+        exports = {name: self.run_dir / "final" / getattr(self.specs[name], "export_name", name)
+                   for name in self.stage.train}
         if acc.is_main_process:
             info = {"strategy": self.config.strategy, "stage": self.stage.name, "steps": self.config.steps,
                     "data": str(self.data_root.resolve()), "init": {k: str(v) for k, v in self.inits.items()}}
@@ -362,6 +405,11 @@ class Trainer:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _cast(model: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
+    """``model`` in ``dtype``, untouched if it already is (diffusers warns on any ``.to(dtype)``)."""
+    return model if all(p.dtype == dtype for p in model.parameters()) else model.to(dtype)
 
 
 def lr_factor(optim, total_steps: int, step: int) -> float:
