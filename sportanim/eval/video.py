@@ -1,0 +1,90 @@
+"""Per-frame and distribution video metrics.
+
+Paired metrics compare a generated video with its real counterpart frame by frame
+(same shape) and average over frames: PSNR (dB, 0-255 range), SSIM (Gaussian window 11,
+sigma 1.5, K1 0.01, K2 0.03, over the window positions inside the frame, mean over
+RGB channels: Wang et al. and scikit-image's ``gaussian_weights=True`` convention;
+torchmetrics also averages reflected border positions) and LPIPS (AlexNet v0.1; lpips). Frames with identical content have infinite PSNR; they count as
+``PSNR_CAP`` dB so that averages and JSON stay finite.
+
+Distribution metrics are Frechet distances between real and generated feature sets
+(``frechet.py``): FID over frames, FVD over 16-frame windows, FID-VID over videos (see
+``extractors.py`` for each protocol).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torchmetrics.functional.image import peak_signal_noise_ratio
+
+from sportanim.eval.extractors import Extractor
+
+PSNR_CAP = 100.0  # dB for identical frames (MSE 0)
+PAIR_BATCH = 8  # frames per LPIPS/SSIM call: bounds memory at 512x512
+SSIM_SIGMA, SSIM_RADIUS, SSIM_K1, SSIM_K2 = 1.5, 5, 0.01, 0.03  # 11-tap Gaussian window
+
+
+def _frames(video: np.ndarray) -> torch.Tensor:
+    """uint8 ``(T, H, W, 3)`` -> float64 ``(T, 3, H, W)`` 0-255 (float64: SSIM's
+    E[x^2] - E[x]^2 cancels badly at 0-255 values in float32)."""
+    return torch.from_numpy(np.ascontiguousarray(video)).permute(0, 3, 1, 2).double()
+
+
+def check_pair(real: np.ndarray, generated: np.ndarray, clip_id: str = "") -> None:
+    if real.shape != generated.shape:
+        where = f"clip {clip_id}: " if clip_id else ""
+        raise ValueError(f"{where}generated video has shape {generated.shape}, the real one "
+                         f"{real.shape} (frames, height, width, 3); paired metrics (PSNR, "
+                         "SSIM, LPIPS) need the same frames and size")
+
+
+@torch.no_grad()
+def psnr_frames(real: np.ndarray, generated: np.ndarray) -> np.ndarray:
+    """PSNR (dB) of every frame, identical frames capped at ``PSNR_CAP``."""
+    check_pair(real, generated)
+    values = peak_signal_noise_ratio(_frames(generated), _frames(real), data_range=255.0,
+                                     reduction="none", dim=(1, 2, 3))
+    return np.minimum(np.nan_to_num(values.double().numpy(), posinf=PSNR_CAP), PSNR_CAP)
+
+
+def _gaussian_window(channels: int) -> torch.Tensor:
+    taps = torch.arange(-SSIM_RADIUS, SSIM_RADIUS + 1, dtype=torch.float64)
+    g = torch.exp(-(taps**2) / (2 * SSIM_SIGMA**2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :]).expand(channels, 1, -1, -1).contiguous()
+
+
+def _ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 255.0) -> torch.Tensor:
+    """Per-image SSIM of float64 ``(N, C, H, W)`` batches (valid window positions only)."""
+    window = _gaussian_window(x.shape[1])
+    stats = F.conv2d(torch.cat([x, y, x * x, y * y, x * y]), window, groups=x.shape[1])
+    mx, my, xx, yy, xy = stats.split(len(x))
+    vx, vy, cxy = xx - mx * mx, yy - my * my, xy - mx * my
+    c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
+    ssim = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return ssim.mean(dim=(1, 2, 3))
+
+
+@torch.no_grad()
+def ssim_frames(real: np.ndarray, generated: np.ndarray) -> np.ndarray:
+    """SSIM of every frame; frames need at least 11x11 pixels."""
+    check_pair(real, generated)
+    if min(real.shape[1:3]) < 2 * SSIM_RADIUS + 1:
+        raise ValueError(f"SSIM needs frames of at least 11x11 pixels, got {real.shape[1:3]}")
+    out = [_ssim(_frames(generated[i:i + PAIR_BATCH]), _frames(real[i:i + PAIR_BATCH]))
+           for i in range(0, len(real), PAIR_BATCH)]
+    return torch.cat(out).numpy()
+
+
+@torch.no_grad()
+def lpips_frames(metric: Extractor, real: np.ndarray, generated: np.ndarray) -> np.ndarray:
+    """LPIPS distance of every frame (inputs scaled to [-1, 1])."""
+    check_pair(real, generated)
+    out = []
+    for i in range(0, len(real), PAIR_BATCH):
+        a = _frames(real[i:i + PAIR_BATCH]).float() / 127.5 - 1
+        b = _frames(generated[i:i + PAIR_BATCH]).float() / 127.5 - 1
+        out.append(metric.net(b, a).flatten())
+    return torch.cat(out).double().numpy()
