@@ -82,6 +82,22 @@ def demo(
     _run(run_demo, out, show_progress=not quiet)
 
 
+@app.command()
+def pretrain(
+    out: Path = typer.Option(Path("runs/pretrain-tiny"), "--out", help="Run folder; a cut-off run continues where it stopped."),
+    preset: str = typer.Option("tiny", "--preset", help="Only tiny: the full world loads released weights."),
+    seed: int = typer.Option(0, help="Seed of the data, the initialisations and the sampling order."),
+    install: bool = typer.Option(False, "--install", help="Copy the finished weights into the package (sportanim/weights/tiny)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+) -> None:
+    """Train the tiny base model (VAE, 4DMoT, MV-DiT) from scratch on synthetic daily motion."""
+    from sportanim.train.pretrain import PretrainConfig
+    from sportanim.train.pretrain import pretrain as run_pretrain
+    weights = _run(run_pretrain, out, PretrainConfig(preset=preset, seed=seed), install=install,
+                   show_progress=not quiet)
+    console.print(f"weights: {weights}")
+
+
 def main() -> None:  # pragma: no cover - entry point for `python -m sportanim`
     app()
 

@@ -1,0 +1,149 @@
+"""Quality of the tiny base model (issue 3): does it reconstruct motion, and do its videos
+follow the driving motion?
+
+1. Tokenizer MPJPE (mm, camera space) on the held-out daily clips of the pretraining data.
+2. Tokenizer MPJPE on the real NLF joints of ``../shared/data/mtvcrafter_samples`` (never
+   seen in training): with the base's own (synthetic) normalisation stats, and with the
+   upstream mean/std that ship beside those samples, in 49-frame windows.
+3. Joints on body: for eval clips, the reference is the clip's first frame and the driving
+   motion its joints; a generated pixel is "body" where it differs from the empty-rink render
+   of the same camera (the synthetic world re-renders it exactly) by more than ``THRESHOLD``
+   on some channel. The share of projected joints (in frame) landing on body pixels is
+   measured for: the ground-truth clip (ceiling), the VAE round trip (ceiling of anything the
+   DiT can produce), the video generated from the true motion, the same video scored against
+   time-shuffled joints, and a video generated from time-shuffled joints scored against the
+   true ones.
+
+    python benchmarks/tiny_base.py [--weights DIR] [--data runs/pretrain-tiny/data] [--clips 12]
+
+Writes benchmarks/results/tiny_base.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sportanim import fsjd
+from sportanim.skeleton import project
+from sportanim.synth.world import make_clip
+from sportanim.synth.render import render_rink, to_uint8
+
+ROOT = Path(__file__).resolve().parent
+SHARED = ROOT.parent.parent / "shared" / "data" / "mtvcrafter_samples"
+THRESHOLD = 40  # of 255: H.264 and VAE noise on the ice stays well below, a body well above
+
+
+def body_mask(frames: np.ndarray, empty: np.ndarray) -> np.ndarray:
+    """(T, H, W) bool: pixels that differ from the empty rink by more than THRESHOLD."""
+    return (np.abs(frames.astype(np.int16) - empty.astype(np.int16)).max(-1) > THRESHOLD)
+
+
+def joints_on_body(mask: np.ndarray, joints: np.ndarray, intrinsics: np.ndarray) -> float:
+    """Share of projected joints (inside the frame) that land on ``mask``."""
+    t, h, w = mask.shape
+    px = np.round(project(joints, intrinsics)).astype(int)  # (T, 24, 2)
+    inside = (px[..., 0] >= 0) & (px[..., 0] < w) & (px[..., 1] >= 0) & (px[..., 1] < h)
+    frame = np.broadcast_to(np.arange(t)[:, None], inside.shape)
+    hits = mask[frame[inside], px[..., 1][inside], px[..., 0][inside]]
+    return float(hits.mean()) if hits.size else 0.0
+
+
+def tokenizer_on_real(weights: Path) -> dict:
+    from sportanim.data.upstream import load_upstream_pkl
+    from sportanim.models.tokenizer import MotionTokenizer
+
+    if not (SHARED / "sampled_data.pkl").is_file():
+        return {"skipped": f"{SHARED} not present"}
+    tok = MotionTokenizer.from_pretrained(weights / "tokenizer").eval()
+    base = json.loads((weights / "stats.json").read_text())
+    stats = {"base (synthetic daily) stats": (np.asarray(base["mean"]), np.asarray(base["std"])),
+             "upstream mean/std": (np.load(SHARED / "mean.npy").reshape(24, 3), np.load(SHARED / "std.npy").reshape(24, 3))}
+    out = {}
+    for i, sample in enumerate(load_upstream_pkl(SHARED / "sampled_data.pkl")):
+        pose = sample["pose"].astype(np.float32)
+        name = Path(str(sample.get("video_path", f"sample{i}"))).stem
+        row = {"frames": int(len(pose)), "depth_m": round(float(pose[:, 0, 2].mean()) / 1000, 2)}
+        for label, (mean, std) in stats.items():
+            errs = []
+            for s in range(0, len(pose) - 48, 49):
+                x = torch.from_numpy(pose[s:s + 49])
+                m, sd = torch.tensor(mean, dtype=torch.float32), torch.tensor(std, dtype=torch.float32)
+                with torch.no_grad():
+                    recon = tok(((x - m) / sd)[None]).recon[0] * sd + m
+                errs.append(float((recon - x).norm(dim=-1).mean()))
+            row[label] = round(float(np.mean(errs)), 1) if errs else None
+        out[name] = row
+    return out
+
+
+def joints_on_body_study(weights: Path, data: Path, clips: int, steps: int, guidance: float) -> dict:
+    from sportanim.models.pipeline import load_pipeline
+    from sportanim.models.vae import decode_latents, encode_video
+
+    pipe = load_pipeline(weights)
+    records = [r for r in fsjd.read_manifest(data) if r.split == "eval"][:clips]
+    rows = []
+    for k, record in enumerate(records):
+        seed, index, motion = re.fullmatch(r"s(\d+)_(\d+)_(\w+)", record.id).groups()
+        clip = make_clip(int(seed), int(index), motion, tuple(record.size), record.frames)
+        empty = to_uint8(render_rink(clip.camera))
+        loaded = fsjd.load_clip(data, record)
+        frames, joints, K = loaded["frames"], loaded["joints"], loaded["intrinsics"]
+        shuffled = joints[np.random.default_rng(k).permutation(len(joints))]
+        g = torch.Generator().manual_seed(k)
+        true_video = pipe(frames[0], joints, num_inference_steps=steps, guidance_scale=guidance, generator=g).frames
+        g = torch.Generator().manual_seed(k)
+        shuf_video = pipe(frames[0], shuffled, num_inference_steps=steps, guidance_scale=guidance, generator=g).frames
+        with torch.no_grad():
+            x = torch.from_numpy(frames).permute(3, 0, 1, 2)[None].float() / 127.5 - 1
+            vae_video = decode_latents(pipe.vae, encode_video(pipe.vae, x, sample=False))
+            vae_video = ((vae_video[0].permute(1, 2, 3, 0).clamp(-1, 1) + 1) * 127.5).round().byte().numpy()
+        rows.append({
+            "clip": record.id,
+            "ground_truth_video": joints_on_body(body_mask(frames, empty), joints, K),
+            "vae_round_trip": joints_on_body(body_mask(vae_video, empty), joints, K),
+            "generated_true_motion": joints_on_body(body_mask(true_video, empty), joints, K),
+            "generated_true_motion_vs_shuffled_joints": joints_on_body(body_mask(true_video, empty), shuffled, K),
+            "generated_shuffled_motion_vs_true_joints": joints_on_body(body_mask(shuf_video, empty), joints, K),
+        })
+    keys = [k for k in rows[0] if k != "clip"] if rows else []
+    return {"clips": len(rows), "steps": steps, "guidance": guidance, "threshold": THRESHOLD,
+            "mean": {k: round(float(np.mean([r[k] for r in rows])), 3) for k in keys}, "per_clip": rows}
+
+
+def main() -> None:
+    from sportanim.train.pretrain import default_weights, tokenizer_mpjpe
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", type=Path, default=None)
+    parser.add_argument("--data", type=Path, default=Path("runs/pretrain-tiny/data"))
+    parser.add_argument("--clips", type=int, default=12)
+    parser.add_argument("--steps", type=int, default=25)
+    parser.add_argument("--guidance", type=float, default=3.0)
+    args = parser.parse_args()
+    weights = args.weights or default_weights()
+    started = time.perf_counter()
+    result = {
+        "weights": str(weights),
+        "tokenizer_mpjpe_mm_daily_eval": round(tokenizer_mpjpe(weights / "tokenizer", args.data, "eval"), 2),
+        "tokenizer_mpjpe_mm_real_nlf": tokenizer_on_real(weights),
+        "joints_on_body": joints_on_body_study(weights, args.data, args.clips, args.steps, args.guidance),
+    }
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    out = ROOT / "results" / "tiny_base.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "joints_on_body"}, indent=2))
+    print(json.dumps(result["joints_on_body"]["mean"], indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

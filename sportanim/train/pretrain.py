@@ -1,0 +1,199 @@
+"""``sportanim pretrain``: the tiny base model, trained from scratch on synthetic DAILY motion.
+
+MTVCrafter was trained on everyday web video and never saw sport; the tiny base plays that
+part in the tiny world, so the paper's fine-tuning experiment has something to fine-tune.
+Stages, each skipped when its output already exists in ``out`` (a cut-off run picks up where
+it stopped):
+
+1. ``data/``: synthetic daily clips (walk, idle sway, arm wave, squat, dance step, turn).
+2. ``vae/``: the tiny ``AutoencoderKLCogVideoX`` (``sportanim.train.vae_training``).
+3. ``tokenizer-run/``: the tiny 4DMoT through the ordinary trainer (strategy ``tokenizer``).
+4. ``dit-run/``: the tiny MV-DiT through the ordinary trainer (strategy ``diffusion``, VAE and
+   tokenizer frozen), starting from a pipeline folder whose DiT is freshly initialised.
+5. ``weights/``: the pipeline weights folder (``load_pipeline``), plus ``pretrain.json``
+   recording the command, seeds, per-stage wall time and metrics.
+
+``--install`` copies ``weights/`` into the package (``sportanim/weights/tiny``), where
+``default_weights()`` finds it.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from sportanim import fsjd
+
+PACKAGED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "tiny"
+
+
+@dataclass
+class PretrainConfig:
+    """What ``sportanim pretrain --preset tiny`` runs; every number here is recorded."""
+
+    preset: str = "tiny"
+    seed: int = 0
+    clips: int = 480  # synthetic daily clips (10% eval)
+    size: int = 64
+    vae_steps: int = 1200
+    tokenizer_steps: int = 6000
+    tokenizer_batch: int = 16
+    dit_steps: int = 3000
+    dit_overrides: dict = field(default_factory=dict)  # TrainConfig fields for the DiT stage
+
+
+def default_weights() -> Path:
+    """The shipped tiny base weights folder; ``FileNotFoundError`` naming the fix if absent."""
+    if not (PACKAGED_WEIGHTS / "pipeline.json").is_file():
+        raise FileNotFoundError(f"no tiny base weights in {PACKAGED_WEIGHTS}; run "
+                                "`sportanim pretrain --preset tiny --out runs/pretrain --install`")
+    return PACKAGED_WEIGHTS
+
+
+def pretrain(out: str | Path, config: PretrainConfig | None = None, install: bool = False,
+             show_progress: bool = True, stages: tuple[str, ...] = ("data", "vae", "tokenizer", "dit")) -> Path:
+    """Run (or finish) the pretraining stages into ``out``; returns the weights folder."""
+    c = config or PretrainConfig()
+    if c.preset != "tiny":
+        raise ValueError(f"pretrain trains the tiny preset only (the full world loads released "
+                         f"weights), got {c.preset!r}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    record = _read_record(out, c)
+    steps = {"data": _data_stage, "vae": _vae_stage, "tokenizer": _tokenizer_stage, "dit": _dit_stage}
+    for name in stages:
+        if name in record["stages"]:
+            continue
+        started = time.perf_counter()
+        metrics = steps[name](out, c, show_progress)
+        record["stages"][name] = {"seconds": round(time.perf_counter() - started, 1), **metrics}
+        _write_record(out, record)
+    weights = out / "weights"
+    if "dit" in record["stages"] and install:
+        install_weights(weights)
+    return weights
+
+
+def install_weights(weights: Path, target: Path = PACKAGED_WEIGHTS) -> Path:
+    """Copy a finished weights folder into the package (replacing what was there)."""
+    if not (weights / "pipeline.json").is_file():
+        raise FileNotFoundError(f"{weights} is not a pipeline weights folder (no pipeline.json)")
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(weights, tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return target
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def _data_stage(out: Path, c: PretrainConfig, show_progress: bool) -> dict:
+    from sportanim.synth.dataset import SynthConfig, synthesize
+
+    records = synthesize(SynthConfig(out=out / "data", domain="daily", clips=c.clips, size=c.size,
+                                     seed=c.seed, overwrite=True), show_progress)
+    return {"clips": len(records), "eval": sum(r.split == "eval" for r in records)}
+
+
+def _vae_stage(out: Path, c: PretrainConfig, show_progress: bool) -> dict:
+    from sportanim.train.vae_training import VAETrainConfig, train_vae
+
+    vc = VAETrainConfig(steps=c.vae_steps, seed=c.seed)
+    result = train_vae(out / "data", vc, show_progress)
+    with fsjd.output_dir(out / "vae", overwrite=True) as tmp:
+        result.vae.save_pretrained(tmp)
+    return {"config": asdict(vc), "final_l1": round(result.loss, 5), "eval_psnr_db": round(result.eval_psnr, 2),
+            "latent_std": round(result.latent_std, 4)}
+
+
+def _tokenizer_stage(out: Path, c: PretrainConfig, show_progress: bool) -> dict:
+    from sportanim.train.config import load_config
+    from sportanim.train.trainer import train
+
+    config = load_config("tiny", {"strategy": "tokenizer", "steps": c.tokenizer_steps, "seed": c.seed,
+                                  "batch_size": c.tokenizer_batch, "checkpoint_every": 1000, "log_every": 100})
+    run = out / "tokenizer-run"
+    result = train(config, out / "data", run, resume=True, show_progress=show_progress)
+    mpjpe = tokenizer_mpjpe(result.exports["tokenizer"], out / "data", "eval")
+    return {"config": config.to_dict(), "eval_mpjpe_mm": round(mpjpe, 2)}
+
+
+def _dit_stage(out: Path, c: PretrainConfig, show_progress: bool) -> dict:
+    from sportanim.models.pipeline import build_pipeline, load_pipeline, save_pipeline
+    from sportanim.models.tokenizer import MotionTokenizer
+    from sportanim.train.config import load_config
+    from sportanim.train.trainer import train
+
+    start = out / "dit-init"
+    if not start.exists():
+        tok_dir = out / "tokenizer-run" / "final" / "tokenizer"
+        stats = json.loads((tok_dir / fsjd.STATS_NAME).read_text())
+        pipe = build_pipeline(c.preset, mean=stats["mean"], std=stats["std"], seed=c.seed)
+        from diffusers import AutoencoderKLCogVideoX
+
+        pipe.tokenizer = MotionTokenizer.from_pretrained(tok_dir)
+        pipe.vae = AutoencoderKLCogVideoX.from_pretrained(out / "vae")
+        save_pipeline(pipe, start, preset=c.preset)
+    overrides = {"strategy": "diffusion", "steps": c.dit_steps, "seed": c.seed, "checkpoint_every": 500,
+                 "log_every": 50, **c.dit_overrides}
+    config = load_config("tiny", overrides)
+    result = train(config, out / "data", out / "dit-run", init=start, resume=True, show_progress=show_progress)
+    exported = result.exports.get("pipeline") or result.exports.get("dit")
+    weights = out / "weights"
+    shutil.rmtree(weights, ignore_errors=True)
+    shutil.copytree(exported, weights)
+    load_pipeline(weights)  # the folder must load as it is shipped
+    return {"config": config.to_dict(), "final_loss": result.logs.get("loss")}
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+@torch.no_grad()
+def tokenizer_mpjpe(tokenizer_dir: str | Path, data: str | Path, split: str = "eval") -> float:
+    """Mean per-joint position error (mm, camera space) of tokenizer encode -> decode over the
+    clips of ``split``, normalised with the stats saved beside the tokenizer."""
+    import numpy as np
+
+    from sportanim.models.tokenizer import MotionTokenizer
+
+    tokenizer = MotionTokenizer.from_pretrained(tokenizer_dir).eval()
+    stats = json.loads((Path(tokenizer_dir) / fsjd.STATS_NAME).read_text())
+    mean, std = (torch.tensor(np.asarray(stats[k]), dtype=torch.float32) for k in ("mean", "std"))
+    errors = []
+    for record in fsjd.read_manifest(data):
+        if split != "all" and record.split != split:
+            continue
+        joints = torch.from_numpy(fsjd.load_clip(data, record)["joints"]).float()
+        recon = tokenizer((joints[None] - mean) / std).recon[0] * std + mean
+        errors.append((recon - joints).norm(dim=-1).mean().item())
+    if not errors:
+        raise ValueError(f"{data}: no clips with split={split!r}")
+    return float(np.mean(errors))
+
+
+def _read_record(out: Path, c: PretrainConfig) -> dict:
+    path = out / "pretrain.json"
+    if path.is_file():
+        record = json.loads(path.read_text())
+        if record["config"] != json.loads(json.dumps(asdict(c))):
+            raise ValueError(f"{out} holds a pretraining run with another config; use a new --out")
+        return record
+    return {"command": " ".join(["sportanim", *sys.argv[1:]]) if sys.argv else "", "config": asdict(c),
+            "torch": torch.__version__, "python": platform.python_version(), "cpus": torch.get_num_threads(),
+            "stages": {}}
+
+
+def _write_record(out: Path, record: dict) -> None:
+    tmp = out / "pretrain.json.tmp"
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    tmp.replace(out / "pretrain.json")
