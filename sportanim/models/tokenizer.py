@@ -304,13 +304,13 @@ class EMAQuantizer(nn.Module):
         """``z`` (N, D) encoder outputs -> (quantised (N, D) with straight-through gradient,
         ids (N,), commit_loss, perplexity, usage)."""
         assert z.ndim == 2 and z.shape[1] == self.code_dim, f"expected (N, {self.code_dim}), got {tuple(z.shape)}"
-        if self.training and update and self.ema_sum is None:
-            self._start_ema(z.detach())
+        if self.training and update:
+            self.start_ema(z.detach())
         ids = self.nearest(z.detach())
         q = F.embedding(ids, self.codebook).to(z.dtype)
         counts = torch.bincount(ids, minlength=self.codebook_size).float()
         if self.training and update:
-            self._ema_step(z.detach(), ids, counts)
+            self.ema_update(z.detach(), ids, counts)
         commit_loss = F.mse_loss(z, q.detach())
         # Straight-through: values are exactly the codes, the gradient goes to z unchanged.
         q = q.detach() + (z - z.detach())
@@ -332,8 +332,17 @@ class EMAQuantizer(nn.Module):
         rows = z[torch.randint(z.shape[0], (n,), device=z.device)]
         return rows + torch.randn_like(rows) * (0.01 / math.sqrt(self.code_dim))
 
+    @property
+    def ema_started(self) -> bool:
+        return self.ema_sum is not None
+
     @torch.no_grad()
-    def _start_ema(self, z: torch.Tensor) -> None:
+    def start_ema(self, z: torch.Tensor) -> None:
+        """Allocate the EMA statistics from the codebook (a fresh, all-zero codebook is first
+        seeded with random rows of ``z`` (N, D), drawn from torch's global RNG); a no-op once
+        started. A trainer that synchronises processes calls it with the global batch."""
+        if self.ema_started:
+            return
         if not bool(self.codebook.any()):  # fresh model: seed every code from the batch
             self.codebook.copy_(self._random_rows(z.float(), self.codebook_size))
         self.ema_sum = self.codebook.float().clone()
@@ -342,7 +351,16 @@ class EMAQuantizer(nn.Module):
         self.steps_since_reset = 0
 
     @torch.no_grad()
-    def _ema_step(self, z: torch.Tensor, ids: torch.Tensor, counts: torch.Tensor) -> None:
+    def ema_update(self, z: torch.Tensor, ids: torch.Tensor, counts: torch.Tensor | None = None) -> None:
+        """One EMA step from encoder outputs ``z`` (N, D) and their code ids (N,) (``counts``
+        (K,): their bincount, computed if None): decayed counts and sums, codes = sum / count,
+        and every ``reset_every`` steps dead codes re-seeded from ``z`` (global RNG). Needs
+        ``start_ema`` first. ``forward`` calls it with the local batch; a trainer may call it
+        with the all-gathered batch so that every process updates alike."""
+        if not self.ema_started:
+            raise RuntimeError("ema_update before start_ema: the EMA statistics are not allocated")
+        if counts is None:
+            counts = torch.bincount(ids, minlength=self.codebook_size).float()
         z = z.float()
         sums = torch.zeros_like(self.ema_sum).index_add_(0, ids, z)  # (K, D)
         self.ema_count.mul_(self.decay).add_(counts, alpha=1.0 - self.decay)
@@ -442,7 +460,7 @@ class MotionTokenizer(nn.Module):
 
     # ---- encode / decode
 
-    def _encode_latents(self, joints: torch.Tensor) -> torch.Tensor:
+    def encode_latents(self, joints: torch.Tensor) -> torch.Tensor:
         """``(B, T, J, 3) -> (B * N * J, D)`` continuous encoder outputs, frame-major."""
         self._check_joints(joints)
         p = next(self.parameters())
@@ -450,18 +468,21 @@ class MotionTokenizer(nn.Module):
         z = _run_chunked(self.encoder, x, self.config.encoder_chunk_frames)  # (B, D, N, J)
         return z.permute(0, 2, 3, 1).reshape(-1, self.config.code_dim)
 
-    def _decode_latents(self, q: torch.Tensor, batch: int) -> torch.Tensor:
+    def decode_latents(self, q: torch.Tensor, batch: int) -> torch.Tensor:
         """``(B * N * J, D)`` frame-major code vectors -> ``(B, T, J, 3)``."""
         j, d = self.config.num_joints, self.config.code_dim
         x = q.reshape(batch, -1, j, d).permute(0, 3, 1, 2)  # (B, D, N, J)
         y = _run_chunked(self.decoder, x, self.config.decoder_chunk_tokens)  # (B, 3, T, J)
         return y.permute(0, 2, 3, 1)
 
+    _encode_latents = encode_latents  # the earlier private names
+    _decode_latents = decode_latents
+
     def encode(self, joints: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B, T, J, 3)`` -> ids ``(B, N * J)`` and their code vectors ``(B, N * J, D)``
         (straight-through, so gradients reach the encoder). Never updates the codebook."""
         b = joints.shape[0] if isinstance(joints, torch.Tensor) else 0
-        z = self._encode_latents(joints)
+        z = self.encode_latents(joints)
         q, ids, _, _, _ = self.vq(z, update=False)
         return ids.reshape(b, -1), q.reshape(b, -1, self.config.code_dim)
 
@@ -476,14 +497,14 @@ class MotionTokenizer(nn.Module):
         n = tokens.shape[1] // j
         self.token_frames(TIME_FACTOR * TIME_FACTOR * (n - 1) + 1)
         p = next(self.parameters())
-        return self._decode_latents(tokens.to(device=p.device, dtype=p.dtype), tokens.shape[0])
+        return self.decode_latents(tokens.to(device=p.device, dtype=p.dtype), tokens.shape[0])
 
     def forward(self, joints: torch.Tensor) -> TokenizerOutput:
         """Encode, quantise (EMA codebook update in training mode), decode.
         ``(B, T, J, 3) -> TokenizerOutput`` with ``recon`` ``(B, T, J, 3)``."""
-        z = self._encode_latents(joints)
+        z = self.encode_latents(joints)
         q, ids, commit_loss, perplexity, usage = self.vq(z, update=True)
-        recon = self._decode_latents(q, joints.shape[0])
+        recon = self.decode_latents(q, joints.shape[0])
         return TokenizerOutput(recon, commit_loss, perplexity, usage, ids.reshape(joints.shape[0], -1))
 
     # ---- files

@@ -3,6 +3,8 @@
 - ``config``: ``TrainConfig`` tree, presets ``tiny`` / ``mtvcrafter-7b``, YAML/JSON loading.
 - ``data``: FSJD joints windows and the world-size-exact ``GlobalSampler``.
 - ``specs``: ``TokenizerSpec`` (4DMoT: L1 + 0.5 * commitment, EMA codebook synced over processes).
+- ``diffusion``: ``DiTSpec`` / ``VAESpec`` (MV-DiT v-prediction with the 4DMoT and VAE frozen;
+  LoRA, EMA, gradient checkpointing), on ``clips`` (windows with video) and ``latent_cache``.
 - ``strategies``: tokenizer | diffusion | staged as stages of specs to train and to freeze.
 - ``trainer``: ``train(config, data, out, init=..., resume=...)``, the loop, logs, export.
 - ``checkpoint``: atomic step folders, newest-K pruning, ``latest_checkpoint``.

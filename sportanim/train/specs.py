@@ -96,21 +96,21 @@ class TokenizerObjective(nn.Module):
         tok, vq = self.tokenizer, self.tokenizer.vq
         update = self.training and vq.training
         # 1. Encode: (b, T, J, 3) -> (b * N * J, D)
-        z = tok._encode_latents(joints)
+        z = tok.encode_latents(joints)
         z_all = gather_rows(z.detach()) if update else None
         # 2. First step of a fresh codebook: seed it from the global batch
-        if update and vq.ema_sum is None:
+        if update and not vq.ema_started:
             with seeded(seed, z.device):
-                vq._start_ema(z_all)
+                vq.start_ema(z_all)
         # 3. Quantise (straight-through), then the EMA update from the global batch
         q, ids, commit, _, _ = vq(z, update=False)
         ids_all = gather_rows(ids) if update else ids
         counts = torch.bincount(ids_all, minlength=vq.codebook_size).float()
         if update:
             with seeded(seed ^ 0x9E3779B97F4A7C15, z.device):
-                vq._ema_step(z_all, ids_all, counts)
+                vq.ema_update(z_all, ids_all, counts)
         # 4. Decode and score
-        recon = tok._decode_latents(q, joints.shape[0])  # (b, T, J, 3)
+        recon = tok.decode_latents(q, joints.shape[0])  # (b, T, J, 3)
         dtype = torch.promote_types(recon.dtype, torch.float32)  # half precision: score in float32
         recon_l1 = F.l1_loss(recon.to(dtype), joints.to(dtype))
         loss = recon_l1 + self.commit_weight * commit.to(dtype)

@@ -19,7 +19,14 @@ Run folder::
                                        written to .step-000123.tmp, then renamed; newest `keep` kept
     RUN/logs/                          TensorBoard events
     RUN/metrics.jsonl                  the same scalars, one JSON object per logged step
-    RUN/final/<spec>/                  loadable export of each trained model
+    RUN/final/<spec>/                  loadable export of each trained model (the DiT's:
+                                       RUN/final/pipeline/, a complete pipeline weights folder)
+    RUN/cache/                         VAE posteriors and motion tokens of frozen models
+
+Specs may bring hooks the loop calls when present: ``make_dataset`` (a dataset with more than
+joints), ``prepare_batch`` (inputs from frozen models, before the module runs), ``after_step``
+(after each optimizer step, e.g. an EMA of the weights) and ``export_name``. Staged strategies
+write one run folder per stage: ``RUN/stage1-tokenizer/``, ``RUN/stage2-diffusion/``.
 """
 
 from __future__ import annotations
