@@ -1,7 +1,11 @@
-"""Dataset builder, first slice: speed and accuracy of decoding, shots, pose and jump windows.
+"""Dataset builder: speed and accuracy of decoding, shots, pose, jump windows and the builder.
 
     python benchmarks/data.py [--programmes 12] [--mp-programmes 3] [--mp-sizes 256]
-                              [--out benchmarks/results/data.json]
+                              [--build-programmes 3] [--build-size 256] [--nlf-model FILE]
+                              [--parts all|NAME,...] [--out benchmarks/results/data.json]
+
+``--parts`` runs only the named parts (see ``PARTS``) and updates their keys in ``--out``,
+keeping the others.
 
 - Speed (frames/s): decode + crop + resize to 512x512, and the MediaPipe backend, each
   against the way MTVCrafter's extraction script works: decode one frame, convert it, use
@@ -11,6 +15,13 @@
 - Jump windows on synthetic programmes from the exact camera-space joints (the detector's
   upper bound), then from MediaPipe on the rendered programmes, and on the real
   practice-rink double axel (take-off/landing labels shipped with it).
+- ``sportanim data build`` end to end (MediaPipe): on the three real dance videos (one
+  whole-video window each, from an annotations CSV) its clips' joints against the NLF
+  joints of the same clip frames (root-aligned and absolute camera-space MPJPE, and the 2D
+  error in the crop's pixels through the stored per-frame camera); on ``sportanim synth
+  --programme`` videos with automatic detection, jump-window precision/recall against the
+  labels and root-aligned MPJPE against the true joints; the build's throughput.
+- NLF backend speed (batched vs one frame at a time) when ``--nlf-model`` is given.
 
 Real data is read from ``<repo>/../shared/data``; parts that need it are skipped without it.
 """
@@ -227,21 +238,153 @@ def jumps_real_skating() -> dict:
                 "precision", "recall", "takeoff_error_frames", "landing_error_frames")}}
 
 
+def _clip_errors(out: Path, record, reference: np.ndarray) -> dict:
+    """MPJPE (mm) of a built clip's joints against ``reference`` joints of the same source
+    frames, and the 2D error in the crop's pixels through the clip's stored cameras."""
+    from sportanim import fsjd
+    from sportanim.skeleton import project
+
+    with np.load(out / record.joints) as z:
+        ours, K, frame = z["joints"].astype(np.float64), z["intrinsics"], z["source_frame"]
+        found = z["found"].astype(bool)
+    theirs = reference[frame].astype(np.float64)
+    ours, theirs, K = ours[found], theirs[found], K[found]
+    root = np.linalg.norm((ours - ours[:, :1]) - (theirs - theirs[:, :1]), axis=-1)
+    px = np.linalg.norm(project(ours, K) - project(theirs, K), axis=-1)
+    return {"frames": int(found.sum()), "source_frames": [int(frame[0]), int(frame[-1])],
+            "mpjpe_root_aligned_mm": round(float(root.mean()), 1),
+            "mpjpe_absolute_mm": round(float(np.linalg.norm(ours - theirs, axis=-1).mean()), 1),
+            "error_2d_crop_px": round(float(px.mean()), 2), "crop_size": list(record.size),
+            "quality": {k: record.quality[k] for k in ("passed", "reasons", "missing",
+                                                       "outside", "jitter_mm", "bone_cv")}}
+
+
+def build_real_dance(size: int = 512, frames: int = 49) -> dict:
+    """``sportanim data build`` (MediaPipe) on the dance videos, one whole-video window each
+    (dance has no jumps), against the NLF joints of the same frames."""
+    from sportanim.data.build import BuildConfig, build_dataset
+
+    samples = SHARED / "mtvcrafter_samples"
+    nlf = np.load(samples / "poses.npz")
+    videos = sorted((samples / "videos").glob("*.mp4"))
+    tmp = Path(tempfile.mkdtemp())
+    csv = tmp / "whole.csv"
+    csv.write_text("".join(f"{v.name},0,{open_video(v).duration_s:.3f},\n" for v in videos))
+    start = time.perf_counter()
+    report = build_dataset(videos, BuildConfig(out=tmp / "out", annotations=csv, size=size,
+                                               frames=frames, show_progress=False))
+    seconds = time.perf_counter() - start
+    out = {"size": size, "frames": frames, "build_seconds": round(seconds, 1),
+           "skipped": [s.__dict__ for s in report.skipped + report.notes]}
+    for record in report.clips:
+        stem = Path(record.source["name"]).stem
+        out[stem] = _clip_errors(report.out, record, nlf[stem])
+    return out
+
+
+def build_synthetic_programmes(count: int, size: int, jumps: int = 5) -> dict:
+    """``sportanim synth --programme`` videos, then ``sportanim data build`` with automatic
+    jump detection (MediaPipe): window precision/recall and MPJPE against the truth."""
+    from sportanim.data.build import BuildConfig, build_dataset
+    from sportanim.data.jumps import JumpWindow
+    from sportanim.synth.programme import ProgrammeConfig, write_programmes
+
+    tmp = Path(tempfile.mkdtemp())
+    labels = write_programmes(ProgrammeConfig(out=tmp / "prog", programmes=count, jumps=jumps,
+                                              size=size, seed=0), show_progress=False)
+    start = time.perf_counter()
+    report = build_dataset([tmp / "prog"], BuildConfig(out=tmp / "out", size=min(512, size),
+                                                       show_progress=False))
+    seconds = time.perf_counter() - start
+    results, errors, failed = [], [], 0
+    for lab in labels:
+        records = [r for r in report.clips if r.source["name"] == lab["video"]]
+        # each clip's source span is its window; take-off/landing are the detector's
+        windows = [JumpWindow(**{**r.source["detection"], "start": r.source["frame_range"][0],
+                                 "end": r.source["frame_range"][1]}) for r in records]
+        results.append(match_windows(windows, lab["jumps"]))
+        with np.load(tmp / "prog" / lab["joints"]) as z:
+            truth = z["joints"]
+        errors += [_clip_errors(report.out, r, truth) for r in records]
+        failed += sum(not r.quality["passed"] for r in records)
+    total = sum(lab["frames"] for lab in labels)
+    weights = np.array([e["frames"] for e in errors], dtype=np.float64)
+    mean = lambda key: round(float(np.average([e[key] for e in errors], weights=weights)), 1)  # noqa: E731
+    return {"programmes": count, "size": size, "clip_size": min(512, size), **_score(results),
+            "clips": len(report.clips), "clips_failing_gates": failed,
+            "mpjpe_root_aligned_mm_vs_truth": mean("mpjpe_root_aligned_mm"),
+            "mpjpe_absolute_mm_vs_truth": mean("mpjpe_absolute_mm"),
+            "error_2d_crop_px": mean("error_2d_crop_px"),
+            "jitter_mm_median": float(np.median([r.quality["jitter_mm"] for r in report.clips])),
+            "bone_cv_median": float(np.median([r.quality["bone_cv"] for r in report.clips])),
+            "build_seconds": round(seconds, 1), "build_video_frames_per_s": round(total / seconds, 1),
+            "skipped": [s.__dict__ for s in report.skipped + report.notes]}
+
+
+def nlf_speed(model: Path, video: Path, frames: int) -> dict:
+    """NLF backend on batches from the prefetching decoder vs decode-one-estimate-one."""
+    from sportanim.data.pose import NLFBackend
+
+    backend = NLFBackend(model)
+    info = open_video(video)
+
+    def ours() -> int:
+        return sum(len(backend.estimate(b.frames))
+                   for b in iter_frames(info, batch_size=backend.batch_size, stop=frames, prefetch=2))
+
+    def one_at_a_time() -> int:
+        n = 0
+        with av.open(str(video)) as container:
+            for frame in container.decode(container.streams.video[0]):
+                if n == frames:
+                    break
+                backend.estimate(frame.to_ndarray(format="rgb24")[None])
+                n += 1
+        return n
+
+    ours()  # warm-up
+    out = {"video": video.name, "frames": frames, "backend": backend.version,
+           "device": str(backend.device)}
+    for name, fn in (("batched", ours), ("one_at_a_time", one_at_a_time)):
+        start = time.perf_counter()
+        n = fn()
+        out[f"{name}_fps"] = round(n / (time.perf_counter() - start), 1)
+    out["speedup"] = round(out["batched_fps"] / out["one_at_a_time_fps"], 2)
+    return out
+
+
+PARTS = ("shots_jumps_exact", "decode", "mediapipe", "build_real", "build_synthetic", "nlf")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--programmes", type=int, default=12)
     parser.add_argument("--mp-programmes", type=int, default=3)
     parser.add_argument("--mp-sizes", type=int, nargs="*", default=[256])
     parser.add_argument("--mp-frames", type=int, default=150)
+    parser.add_argument("--build-programmes", type=int, default=3)
+    parser.add_argument("--build-size", type=int, default=256)
+    parser.add_argument("--nlf-model", type=Path, default=None)
+    parser.add_argument("--parts", default="all", help=f"all or a comma list of {PARTS}")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "data.json")
     args = parser.parse_args()
+    parts = set(PARTS) if args.parts == "all" else set(args.parts.split(","))
+    if parts - set(PARTS):
+        parser.error(f"unknown parts {sorted(parts - set(PARTS))}; choose from {PARTS}")
 
-    report: dict = {"machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(),
-                                "av": av.__version__, "numpy": np.__version__}}
-    programmes = [make_programme(s, s, jumps=5, size=(64, 64), fps=30.0) for s in range(args.programmes)]
-    report["shots_synthetic"] = shots_on_programmes(programmes)
-    report["jumps_exact_joints"] = jumps_exact(programmes)
-    print(json.dumps({k: report[k] for k in ("shots_synthetic", "jumps_exact_joints")}, indent=1))
+    report: dict = json.loads(args.out.read_text()) if args.parts != "all" and args.out.is_file() else {}
+    report["machine"] = {"python": platform.python_version(), "cpu_count": os.cpu_count(),
+                         "av": av.__version__, "numpy": np.__version__}
+
+    def show(*keys: str) -> None:
+        print(json.dumps({k: report[k] for k in keys if k in report}, indent=1), flush=True)
+
+    if "shots_jumps_exact" in parts:
+        programmes = [make_programme(s, s, jumps=5, size=(64, 64), fps=30.0)
+                      for s in range(args.programmes)]
+        report["shots_synthetic"] = shots_on_programmes(programmes)
+        report["jumps_exact_joints"] = jumps_exact(programmes)
+        show("shots_synthetic", "jumps_exact_joints")
 
     dance = SHARED / "mtvcrafter_samples" / "videos" / "dance_17.mp4"
     if dance.is_file():
@@ -250,29 +393,41 @@ def main() -> None:
         tmp = Path(tempfile.mkdtemp())
         video = tmp / "programme.mp4"
         write_video(video, make_programme(0, 0, 2, (512, 512), 30.0)["frames"], 30.0)
-    report["decode_crop_resize"] = decode_crop_resize(video)
-    print(json.dumps(report["decode_crop_resize"], indent=1))
+    if "decode" in parts:
+        report["decode_crop_resize"] = decode_crop_resize(video)
+        show("decode_crop_resize")
+    if "nlf" in parts:
+        if args.nlf_model is None:
+            report["nlf_speed"] = "not measured: no NLF TorchScript file here (pass --nlf-model)"
+        else:
+            report["nlf_speed"] = nlf_speed(args.nlf_model, video, args.mp_frames)
+        show("nlf_speed")
     try:
-        import mediapipe  # noqa: F401
-        have_mediapipe = True
+        import mediapipe
         report["mediapipe_version"] = mediapipe.__version__
     except ImportError:
-        have_mediapipe = False
         report["mediapipe"] = "not installed: pip install mediapipe==0.10.14"
-    if have_mediapipe:
-        try:
+        parts -= {"mediapipe", "build_real", "build_synthetic"}
+    try:
+        if "mediapipe" in parts:
             report["mediapipe_speed"] = mediapipe_speed(video, args.mp_frames)
-            print(json.dumps(report["mediapipe_speed"], indent=1))
+            show("mediapipe_speed")
             for size in args.mp_sizes:
                 report[f"jumps_mediapipe_{size}px"] = jumps_mediapipe(args.mp_programmes, size)
-                print(json.dumps(report[f"jumps_mediapipe_{size}px"], indent=1))
+                show(f"jumps_mediapipe_{size}px")
             if SHARED.is_dir():
                 report["mediapipe_vs_nlf_dance"] = mediapipe_vs_nlf()
                 report["jumps_real_double_axel"] = jumps_real_skating()
-                print(json.dumps({k: report[k] for k in ("mediapipe_vs_nlf_dance",
-                                                         "jumps_real_double_axel")}, indent=1))
-        except PoseBackendError as error:
-            report["mediapipe"] = str(error)
+                show("mediapipe_vs_nlf_dance", "jumps_real_double_axel")
+        if "build_real" in parts and SHARED.is_dir():
+            report["build_dance_mediapipe_vs_nlf"] = build_real_dance()
+            show("build_dance_mediapipe_vs_nlf")
+        if "build_synthetic" in parts:
+            key = f"build_programmes_mediapipe_{args.build_size}px"
+            report[key] = build_synthetic_programmes(args.build_programmes, args.build_size)
+            show(key)
+    except PoseBackendError as error:
+        report["mediapipe"] = str(error)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = args.out.with_name(f".{args.out.name}.tmp")
     tmp_out.write_text(json.dumps(report, indent=1) + "\n")

@@ -293,7 +293,13 @@ def _windows(annotations, poses, track: Track, fps: float, config: BuildConfig) 
                                 segments=track.segment)
     return [{"start": w.start, "end": w.end, "takeoff": w.takeoff, "landing": w.landing,
              "motion": None, "domain": "jump",
-             "origin": {"window": "detected", "detection": w.to_dict()}} for w in found]
+             "origin": {"window": "detected", "detection": _finite(w.to_dict())}} for w in found]
+
+
+def _finite(values: dict) -> dict:
+    """JSON-safe: non-finite floats become None."""
+    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+            for k, v in values.items()}
 
 
 def _safe_stem(stem: str) -> str:

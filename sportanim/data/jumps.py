@@ -25,7 +25,12 @@ leads, and heights are only compared within a second around each burst:
    peak at least ``margin_m`` above the line through its medians over the ``baseline_s``
    before and after the burst. This rejects fast turns on the ice; the lean of a skater
    biases such heights by decimetres, so the test only compares a burst with its
-   neighbourhood and does not date the flight.
+   neighbourhood and does not date the flight. A burst that fails it still counts when
+   its peak rotation reaches ``flight_spin`` rev/s with at least ``flight_revolutions``
+   turns: MediaPipe's depth makes the ankles' height useless in the air (on rendered
+   programmes it rejected 2 of 15 jumps whose true lift was 0.3-0.5 m), while turning
+   that fast for a whole turn does not happen on the ice outside a spin (too long: see
+   ``max_burst_s``). Fast multi-turn twizzles would pass; the lift test alone would not.
 5. Take-off = the frame before the burst (last on the ice), landing = the frame after it;
    the window adds ``before_s`` before take-off and ``after_s`` after landing, clipped to
    the run, so both stay inside.
@@ -69,6 +74,8 @@ class JumpConfig:
     baseline_s: float = 0.4
     up_smooth_s: float = 0.3
     margin_m: float = 0.08
+    flight_spin: float = 3.5
+    flight_revolutions: float = 1.0
     min_air_s: float = 0.15
     before_s: float = 0.6
     after_s: float = 0.5
@@ -192,10 +199,13 @@ def _detect_run(j: np.ndarray, fps: float, c: JumpConfig, offset: int) -> list[J
         if abs(revolutions) < c.min_revolutions:
             continue
         height = _lift(lower, s, e, pad) / 1000.0
-        if not height >= c.margin_m:
+        fast_enough = (speed[s:e + 1].max() >= c.flight_spin
+                       and abs(revolutions) >= c.flight_revolutions)
+        if not (height >= c.margin_m or fast_enough):
             continue  # a fast turn on the ice
         takeoff, landing = max(s - 1, 0), min(e + 1, n - 1)
-        score = min(abs(revolutions), 1.0) * min(height / 0.2, 1.0)
+        lift = min(height / 0.2, 1.0) if np.isfinite(height) else 0.0
+        score = min(abs(revolutions), 1.0) * max(lift, 0.5 if fast_enough else 0.0)
         start = max(takeoff - int(round(c.before_s * fps)), 0)
         end = min(landing + int(round(c.after_s * fps)), n - 1)
         found.append(JumpWindow(start + offset, end + offset, takeoff + offset, landing + offset,
