@@ -67,6 +67,7 @@ def pretrain(out: str | Path, config: PretrainConfig | None = None, install: boo
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     record = _read_record(out, c)
+    _write_record(out, record)
     steps = {"data": _data_stage, "vae": _vae_stage, "tokenizer": _tokenizer_stage, "dit": _dit_stage}
     for name in stages:
         if name in record["stages"]:
@@ -76,8 +77,10 @@ def pretrain(out: str | Path, config: PretrainConfig | None = None, install: boo
         record["stages"][name] = {"seconds": round(time.perf_counter() - started, 1), **metrics}
         _write_record(out, record)
     weights = out / "weights"
-    if "dit" in record["stages"] and install:
-        install_weights(weights)
+    if "dit" in record["stages"]:
+        _write_record(weights, record)  # the weights carry how they were made
+        if install:
+            install_weights(weights)
     return weights
 
 
@@ -193,7 +196,7 @@ def _read_record(out: Path, c: PretrainConfig) -> dict:
             "stages": {}}
 
 
-def _write_record(out: Path, record: dict) -> None:
-    tmp = out / "pretrain.json.tmp"
+def _write_record(folder: Path, record: dict) -> None:
+    tmp = folder / "pretrain.json.tmp"
     tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(out / "pretrain.json")
+    tmp.replace(folder / "pretrain.json")
