@@ -25,6 +25,10 @@ from sportanim.generate import generate_command  # noqa: E402
 
 app.command("generate")(generate_command)
 
+from sportanim.train.memory_cli import plan_memory_command  # noqa: E402
+
+app.command("plan-memory")(plan_memory_command)
+
 
 def _fail(message: str) -> None:
     console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
