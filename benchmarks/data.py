@@ -60,7 +60,7 @@ def _box(info) -> list[float]:
     return [cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2]
 
 
-def decode_crop_resize(video: Path, repeats: int = 2) -> dict:
+def decode_crop_resize(video: Path, repeats: int = 3) -> dict:
     """Ours (threaded batched decode, one reused converter, area resize) vs one frame at a
     time (no decoder threads, a fresh RGB conversion per frame, PIL crop + resize)."""
     from PIL import Image
@@ -86,18 +86,26 @@ def decode_crop_resize(video: Path, repeats: int = 2) -> dict:
 
     out = {"video": str(video.relative_to(SHARED)) if SHARED in video.parents else video.name,
            "size": list(info.size), "frames": info.frames, "crop": CROP}
-    for name, fn in (("batched", ours), ("one_at_a_time", one_at_a_time)):
-        best = 0.0
-        for _ in range(repeats):
-            start = time.perf_counter()
-            n = fn()
-            best = max(best, n / (time.perf_counter() - start))
-        out[f"{name}_fps"] = round(best, 1)
-    out["speedup"] = round(out["batched_fps"] / out["one_at_a_time_fps"], 2)
+    out.update(_best_interleaved({"batched": ours, "one_at_a_time": one_at_a_time}, repeats))
     return out
 
 
-def mediapipe_speed(video: Path, frames: int) -> dict:
+def _best_interleaved(fns: dict, repeats: int) -> dict:
+    """Frames/s of each ``fn() -> frames``, best of ``repeats`` rounds that alternate the
+    functions (on a shared, loaded machine the rounds see the same load), and the ratio."""
+    best = {name: 0.0 for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            n = fn()
+            best[name] = max(best[name], n / (time.perf_counter() - start))
+    out = {f"{name}_fps": round(value, 1) for name, value in best.items()}
+    out["speedup"] = round(best["batched"] / best["one_at_a_time"], 2)
+    out["rounds"] = repeats
+    return out
+
+
+def mediapipe_speed(video: Path, frames: int, repeats: int = 3) -> dict:
     """MediaPipe backend fed by the batched, prefetching decoder vs decode-one-estimate-one."""
     from sportanim.data.pose import MediapipeBackend
 
@@ -125,11 +133,7 @@ def mediapipe_speed(video: Path, frames: int) -> dict:
     one_at_a_time()  # warm-up (graph start, XNNPACK delegate)
     out = {"video": video.name, "size": list(info.size), "frames": frames,
            "backend": backend.version, "cpu_count": os.cpu_count()}
-    for name, fn in (("batched", ours), ("one_at_a_time", one_at_a_time)):
-        start = time.perf_counter()
-        n = fn()
-        out[f"{name}_fps"] = round(n / (time.perf_counter() - start), 1)
-    out["speedup"] = round(out["batched_fps"] / out["one_at_a_time_fps"], 2)
+    out.update(_best_interleaved({"batched": ours, "one_at_a_time": one_at_a_time}, repeats))
     backend.close()
     return out
 
@@ -345,11 +349,7 @@ def nlf_speed(model: Path, video: Path, frames: int) -> dict:
     ours()  # warm-up
     out = {"video": video.name, "frames": frames, "backend": backend.version,
            "device": str(backend.device)}
-    for name, fn in (("batched", ours), ("one_at_a_time", one_at_a_time)):
-        start = time.perf_counter()
-        n = fn()
-        out[f"{name}_fps"] = round(n / (time.perf_counter() - start), 1)
-    out["speedup"] = round(out["batched_fps"] / out["one_at_a_time_fps"], 2)
+    out.update(_best_interleaved({"batched": ours, "one_at_a_time": one_at_a_time}, 2))
     return out
 
 
@@ -374,7 +374,10 @@ def main() -> None:
 
     report: dict = json.loads(args.out.read_text()) if args.parts != "all" and args.out.is_file() else {}
     report["machine"] = {"python": platform.python_version(), "cpu_count": os.cpu_count(),
-                         "av": av.__version__, "numpy": np.__version__}
+                         "av": av.__version__, "numpy": np.__version__,
+                         # other jobs share this machine: speeds are only comparable
+                         # within one part (its rounds alternate the two ways)
+                         "load_average_1min_at_start": round(os.getloadavg()[0], 2)}
 
     def show(*keys: str) -> None:
         print(json.dumps({k: report[k] for k in keys if k in report}, indent=1), flush=True)

@@ -147,6 +147,22 @@ def test_rerun_is_idempotent(built, programme):
     assert _tree(built["out"]) == before
 
 
+def test_pose_cache_is_per_backend_version(built, programme, tmp_path):
+    backend = programme["backend"]
+    out = tmp_path / "fsjd"
+    build_dataset([programme["path"]], _config(out), backend=backend)
+    calls = backend.calls
+    build_dataset([programme["path"]], _config(out), backend=backend)
+    assert backend.calls == calls
+    backend.version = "truth-2"  # another model: estimate again
+    try:
+        build_dataset([programme["path"]], _config(out), backend=backend)
+    finally:
+        backend.version = TruthBackend.version
+    assert backend.calls > calls
+    assert len(list((out / build_module.BUILD_DIR / "poses").glob("*.npz"))) == 2
+
+
 def test_resume_after_a_kill_equals_an_uninterrupted_build(built, programme, tmp_path, monkeypatch):
     out = tmp_path / "fsjd"
     real = fsjd.write_clip

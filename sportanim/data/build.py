@@ -368,14 +368,18 @@ def _write_clips(info: VideoInfo, plans: list[dict], poses, track: Track, backen
     records: list[fsjd.ClipRecord] = []
     first, last = min(want), max(want)
     for batch in iter_frames(info, batch_size=16, start=first, stop=last + 1, prefetch=1):
-        for frame, i in zip(batch.frames, batch.index):
+        wanted: dict[int, list[tuple[int, int]]] = {}  # clip -> (row in batch, clip frame)
+        for row, i in enumerate(batch.index):
             for c, k in want.get(int(i), ()):
-                buffers[c][k] = crop_resize(frame[None], plans[c]["crop"][k], (size, size))[0]
-                remaining[c] -= 1
-                if remaining[c] == 0:
-                    records.append(_write_clip(info, plans[c], buffers[c], poses, track,
-                                               backend, config, out))
-                    buffers[c] = None
+                wanted.setdefault(c, []).append((row, k))
+        for c, pairs in sorted(wanted.items()):  # one converter per clip and batch
+            rows, ks = [p[0] for p in pairs], [p[1] for p in pairs]
+            buffers[c][ks] = crop_resize(batch.frames[rows], plans[c]["crop"][ks], (size, size))
+            remaining[c] -= len(ks)
+            if remaining[c] == 0:
+                records.append(_write_clip(info, plans[c], buffers[c], poses, track,
+                                           backend, config, out))
+                buffers[c] = None
     missing = [plans[c]["id"] for c in range(len(plans)) if remaining[c] > 0]
     if missing:
         raise SkipVideo(f"frames of clips {missing[:3]} did not decode the second time; "
