@@ -83,8 +83,13 @@ def _load(weights: Path | None, preset: str, scheduler: str, device: str, dtype,
         raise ValueError(f"unknown --preset {preset!r}; choose from {sorted(PIPELINE_PRESETS)}")
     if preset != "tiny":
         raise ValueError(f"--preset {preset} needs --weights DIR (random weights at that size are gigabytes of noise)")
+    from sportanim.weights import default_weights, has_default_weights
+
+    if has_default_weights():
+        note(f"no --weights: the shipped tiny base ({default_weights()})")
+        return load_pipeline(default_weights(), scheduler=scheduler, device=device, torch_dtype=dtype), False
     note("NO --weights: RANDOM untrained tiny weights, the video is noise "
-                 "(train some with `sportanim pretrain` / `sportanim train`)")
+         "(train some with `sportanim pretrain --install` / `sportanim train`)")
     return build_pipeline(preset, scheduler=scheduler, device=device, torch_dtype=dtype), True
 
 
@@ -199,7 +204,7 @@ def generate_command(
     ref_image: Optional[Path] = typer.Option(None, "--ref-image", help="Reference image of the person "
                                              "(default: the motion's source video, first frame)."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Weights folder: tokenizer/, transformer/, vae/, "
-                                           "stats.json (default: random weights of --preset, a smoke test)."),
+                                           "stats.json (default: the shipped tiny base; random weights if absent)."),
     preset: str = typer.Option("tiny", "--preset", help="tiny | mtvcrafter-7b (used without --weights)."),
     steps: int = typer.Option(50, "--steps", help="Denoising steps."),
     guidance: float = typer.Option(3.0, "--guidance", help="Motion classifier-free guidance scale (1: off)."),

@@ -14,7 +14,7 @@ it stopped):
    recording the command, seeds, per-stage wall time and metrics.
 
 ``--install`` copies ``weights/`` into the package (``sportanim/weights/tiny``), where
-``default_weights()`` finds it.
+``sportanim.weights.default_weights()`` finds it.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from pathlib import Path
 import torch
 
 from sportanim import fsjd
-
-PACKAGED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "tiny"
+from sportanim.weights import TINY_BASE as PACKAGED_WEIGHTS
+from sportanim.weights import default_weights  # noqa: F401  (re-exported for callers of pretrain)
 
 
 @dataclass
@@ -47,14 +47,6 @@ class PretrainConfig:
     tokenizer_batch: int = 16
     dit_steps: int = 3000
     dit_overrides: dict = field(default_factory=dict)  # TrainConfig fields for the DiT stage
-
-
-def default_weights() -> Path:
-    """The shipped tiny base weights folder; ``FileNotFoundError`` naming the fix if absent."""
-    if not (PACKAGED_WEIGHTS / "pipeline.json").is_file():
-        raise FileNotFoundError(f"no tiny base weights in {PACKAGED_WEIGHTS}; run "
-                                "`sportanim pretrain --preset tiny --out runs/pretrain --install`")
-    return PACKAGED_WEIGHTS
 
 
 def pretrain(out: str | Path, config: PretrainConfig | None = None, install: bool = False,

@@ -1,0 +1,21 @@
+"""Weights shipped inside the package: the tiny base model (``tiny/``), trained from scratch on
+synthetic daily motion by ``sportanim pretrain --preset tiny --install``; its
+``pretrain.json`` records the command, seed, per-stage wall time and metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TINY_BASE = Path(__file__).resolve().parent / "tiny"
+
+
+def default_weights() -> Path:
+    """The shipped tiny base weights folder; ``FileNotFoundError`` naming the fix if absent."""
+    if not (TINY_BASE / "pipeline.json").is_file():
+        raise FileNotFoundError(f"no tiny base weights in {TINY_BASE}; run "
+                                "`sportanim pretrain --preset tiny --install`")
+    return TINY_BASE
+
+
+def has_default_weights() -> bool:
+    return (TINY_BASE / "pipeline.json").is_file()
