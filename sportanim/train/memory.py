@@ -667,3 +667,28 @@ def planned_dit_step(dit_overrides: dict[str, Any] | None = None, lora_rank: int
     return plan_memory("tiny", "diffusion", lora_rank=lora_rank, gradient_checkpointing=gradient_checkpointing,
                        dtype="float32", height=height, width=width, frames=frames, batch=batch,
                        adam_kernel="for-loop", dit_overrides=dit_overrides)
+
+
+# Small CPU configurations the plan is checked against (tests and docs/memory.md): activations
+# and weights both matter at this size.
+VALIDATION_DIT = dict(num_attention_heads=4, attention_head_dim=32, motion_embed_dim=64, num_layers=3)
+VALIDATION_CASES: dict[str, dict[str, Any]] = {
+    "full": dict(lora_rank=None, gradient_checkpointing=False),
+    "full + checkpointing": dict(lora_rank=None, gradient_checkpointing=True),
+    "LoRA r=8": dict(lora_rank=8, gradient_checkpointing=False),
+    "LoRA r=8 + checkpointing": dict(lora_rank=8, gradient_checkpointing=True),
+    "full, batch 2": dict(lora_rank=None, gradient_checkpointing=False, batch=2),
+}
+
+
+def validation_rows(size: int = 128) -> list[dict[str, Any]]:
+    """Measured and planned peak bytes of each ``VALIDATION_CASES`` step on ``size``-pixel clips.
+    ``python -c "from sportanim.train.memory import validation_rows; print(validation_rows())"``"""
+    rows = []
+    for name, case in VALIDATION_CASES.items():
+        kwargs = dict(dit_overrides=VALIDATION_DIT, height=size, width=size, **case)
+        measured = measure_dit_step(**kwargs)
+        plan = planned_dit_step(**kwargs)
+        rows.append(dict(case=name, measured=measured, planned=plan.peak_bytes, ratio=plan.peak_bytes / measured,
+                         moment=plan.peak_moment))
+    return rows
