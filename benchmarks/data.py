@@ -353,7 +353,8 @@ def nlf_speed(model: Path, video: Path, frames: int) -> dict:
     return out
 
 
-PARTS = ("shots_jumps_exact", "decode", "mediapipe", "build_real", "build_synthetic", "nlf")
+PARTS = ("shots_jumps_exact", "decode", "mediapipe", "mediapipe_accuracy", "build_real",
+         "build_synthetic", "nlf")
 
 
 def main() -> None:
@@ -410,11 +411,12 @@ def main() -> None:
         report["mediapipe_version"] = mediapipe.__version__
     except ImportError:
         report["mediapipe"] = "not installed: pip install mediapipe==0.10.14"
-        parts -= {"mediapipe", "build_real", "build_synthetic"}
+        parts -= {"mediapipe", "mediapipe_accuracy", "build_real", "build_synthetic"}
     try:
         if "mediapipe" in parts:
             report["mediapipe_speed"] = mediapipe_speed(video, args.mp_frames)
             show("mediapipe_speed")
+        if "mediapipe_accuracy" in parts:
             for size in args.mp_sizes:
                 report[f"jumps_mediapipe_{size}px"] = jumps_mediapipe(args.mp_programmes, size)
                 show(f"jumps_mediapipe_{size}px")
