@@ -29,6 +29,10 @@ from sportanim.train.memory_cli import plan_memory_command  # noqa: E402
 
 app.command("plan-memory")(plan_memory_command)
 
+from sportanim.eval.cli import evaluate_command  # noqa: E402
+
+app.command("evaluate")(evaluate_command)
+
 
 def _fail(message: str) -> None:
     console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)

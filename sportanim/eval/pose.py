@@ -21,7 +21,7 @@ from sportanim.eval.frechet import frechet_distance_features
 ROOT_JOINT = 0  # SMPL pelvis
 MOTION_WINDOW = 49  # frames per motion-FID window: one MTVCrafter clip
 MOTION_COMPONENTS = 32  # PCA axes kept (fewer when the real set has fewer windows)
-MOTION_FEATURE = ("motion feature: {window}-frame windows of root-relative joints + pelvis "
+MOTION_FEATURE = ("{window}-frame windows of root-relative joints + pelvis "
                   "trajectory + their frame-to-frame velocities (mm), standardised per "
                   "coordinate by the real set, projected on the real set's top {k} PCA axes")
 

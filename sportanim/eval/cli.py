@@ -1,0 +1,55 @@
+"""``sportanim evaluate``: flags in, one ``evaluate`` call, a short summary out.
+
+Register with ``app.command("evaluate")(evaluate_command)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+console = Console(stderr=True)
+
+
+def evaluate_command(
+    real: Path = typer.Option(..., "--real", help="Real clips: an FSJD folder."),
+    generated: Path = typer.Option(..., "--generated", help="Generated clips: FSJD folder or ID.mp4 [+ ID.npz] files named after the real ids."),
+    metrics: Optional[str] = typer.Option(None, help="Comma-separated: mpjpe,root_mpjpe,pa_mpjpe,accel_error,motion_fid,fvd,fid_vid,fid,psnr,ssim,lpips (default: all the files allow)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Results JSON (default GENERATED/evaluation.json)."),
+    split: Optional[str] = typer.Option(None, help="Score only real clips of this split (train|eval)."),
+    inception: Optional[Path] = typer.Option(None, help="pt_inception-2015-12-05-6726825d.pth (else $SPORTANIM_INCEPTION)."),
+    i3d: Optional[Path] = typer.Option(None, help="i3d_torchscript.pt (else $SPORTANIM_I3D)."),
+    r3d50: Optional[Path] = typer.Option(None, help="resnet-50-kinetics.pth (else $SPORTANIM_R3D50)."),
+    alexnet: Optional[Path] = typer.Option(None, help="alexnet-owt-7be5be79.pth (else $SPORTANIM_ALEXNET)."),
+    require_weights: bool = typer.Option(False, "--require-weights", help="Fail instead of using random extractors."),
+    seed: int = typer.Option(0, help="Seed of the random extractors used when weights are absent."),
+    fid_frames: Optional[int] = typer.Option(None, help="Frames per video for FID, evenly spread (default: all, the protocol)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Score generated videos/poses against the real clips (FVD, FID-VID, FID, PSNR, SSIM, LPIPS, MPJPE, motion FID)."""
+    from sportanim.eval.evaluate import DEFAULT_OUT_NAME, evaluate
+    from sportanim.eval.tables import HEADERS, Table
+
+    paths = {"inception": inception, "i3d": i3d, "r3d50": r3d50, "alexnet": alexnet}
+    try:
+        results = evaluate(real, generated, metrics=metrics, out=out, split=split, seed=seed,
+                           weights={k: str(v) for k, v in paths.items() if v},
+                           require_weights=require_weights, fid_frames=fid_frames,
+                           show_progress=not quiet)
+    except (ValueError, OSError) as error:
+        console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+    table = Table("", tuple(results["metrics"]), [("generated", results["metrics"])])
+    typer.echo(f"{len(results['clips'])} clips")
+    for name in results["metrics"]:
+        typer.echo(f"  {HEADERS.get(name, name):<28} {table.cell(results['metrics'], name)}")
+    for note in table.footnotes():
+        typer.echo(f"  {note}")
+    for note in results["notes"]:
+        console.print(f"note: {note}", highlight=False, soft_wrap=True)
+    console.print(f"wrote {out or Path(generated) / DEFAULT_OUT_NAME}", highlight=False)
+
+

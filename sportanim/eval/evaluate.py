@@ -1,0 +1,271 @@
+"""``evaluate``: score a folder of generated clips against the real FSJD folder.
+
+Clips are matched by id: the real folder is an FSJD dataset; the generated one is either an
+FSJD dataset too or a plain folder of ``ID.mp4`` (optionally with ``ID.npz`` holding
+"joints" (T, 24, 3), e.g. poses estimated from the generated video or a tokenizer's
+reconstruction). Only ids present in both are scored. Each video is decoded once; all
+metrics are computed in that one pass.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sportanim import progress
+from sportanim.eval import extractors as X
+from sportanim.eval import pose, video, weights as W
+from sportanim.eval.frechet import FewSamplesWarning, frechet_distance_features
+from sportanim.fsjd import MANIFEST_NAME, read_manifest
+from sportanim.video_io import atomic_path, read_video
+
+POSE_METRICS = ("mpjpe", "root_mpjpe", "pa_mpjpe", "accel_error", "motion_fid")
+VIDEO_METRICS = ("fvd", "fid_vid", "fid", "psnr", "ssim", "lpips")
+ALL_METRICS = POSE_METRICS + VIDEO_METRICS
+# name -> (unit, lower is better)
+METRIC_INFO = {"mpjpe": ("mm", True), "root_mpjpe": ("mm", True), "pa_mpjpe": ("mm", True),
+               "accel_error": ("mm/frame^2", True), "motion_fid": ("", True),
+               "fvd": ("", True), "fid_vid": ("", True), "fid": ("", True),
+               "psnr": ("dB", False), "ssim": ("", False), "lpips": ("", True)}
+EXTRACTOR_OF = {"fid": "inception", "fvd": "i3d", "fid_vid": "r3d50", "lpips": "alexnet"}
+PROTOCOL = {
+    "fid": "InceptionV3 pool3 (2048) of every frame, 299x299 bilinear (pytorch-fid)",
+    "fvd": f"I3D Kinetics-400 logits of {X.FVD_WINDOW}-frame windows (StyleGAN-V)",
+    "fid_vid": f"3D ResNet-50 Kinetics features, {X.FIDVID_SEGMENT}-frame segments "
+               "averaged per video, 112x112 (DisCo)",
+}
+DEFAULT_OUT_NAME = "evaluation.json"
+
+
+@dataclass
+class ClipPair:
+    id: str
+    real_video: Path
+    real_joints: Path
+    gen_video: Path | None
+    gen_joints: Path | None
+
+
+# ------------------------------------------------------------------------------ inputs
+
+
+def parse_metrics(metrics: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """``"fvd,fid-vid"`` or a list -> canonical names; None stays None (= all that apply)."""
+    if metrics is None:
+        return None
+    names = metrics.split(",") if isinstance(metrics, str) else list(metrics)
+    names = [n.strip().lower().replace("-", "_") for n in names if n.strip()]
+    unknown = [n for n in names if n not in ALL_METRICS]
+    if unknown or not names:
+        raise ValueError(f"unknown metrics {unknown}; choose from {', '.join(ALL_METRICS)}")
+    return tuple(dict.fromkeys(names))
+
+
+def _generated_index(root: Path) -> dict[str, tuple[Path | None, Path | None]]:
+    """id -> (video, joints) of a generated folder (FSJD or ID.mp4 [+ ID.npz])."""
+    def existing(path: Path) -> Path | None:
+        return path if path.is_file() else None
+
+    if (root / MANIFEST_NAME).is_file():
+        return {r.id: (existing(root / r.video), existing(root / r.joints))
+                for r in read_manifest(root)}
+    ids = sorted({p.stem for p in root.glob("*.mp4")} | {p.stem for p in root.glob("*.npz")})
+    return {i: (existing(root / f"{i}.mp4"), existing(root / f"{i}.npz")) for i in ids}
+
+
+def match_clips(real_dir: str | os.PathLike, generated_dir: str | os.PathLike,
+                split: str | None = None) -> tuple[list[ClipPair], list[str]]:
+    """Clip pairs present in both folders (real records of ``split`` only, if given), and
+    notes on clips left out."""
+    real_dir, generated_dir = Path(real_dir), Path(generated_dir)
+    if not generated_dir.is_dir():
+        raise FileNotFoundError(f"generated folder not found: {generated_dir}")
+    records = [r for r in read_manifest(real_dir) if split is None or r.split == split]
+    generated = _generated_index(generated_dir)
+    pairs = [ClipPair(r.id, real_dir / r.video, real_dir / r.joints, *generated[r.id])
+             for r in records if r.id in generated]
+    if not pairs:
+        raise ValueError(f"no clip id of {real_dir}{f' (split {split})' if split else ''} "
+                         f"is in {generated_dir}; generated files must be named ID.mp4 / "
+                         "ID.npz after the real clips' ids")
+    notes = []
+    real_ids = {r.id for r in records}
+    if len(records) > len(pairs):
+        notes.append(f"{len(records) - len(pairs)} real clips have no generated counterpart")
+    extra = sorted(set(generated) - real_ids)
+    if extra:
+        notes.append(f"{len(extra)} generated clips have no real counterpart, e.g. {extra[0]}")
+    return pairs, notes
+
+
+def _choose_metrics(requested: tuple[str, ...] | None, pairs: list[ClipPair]) -> tuple[str, ...]:
+    """Requested metrics (checked against the data), or every metric the data allows."""
+    have_joints = all(p.gen_joints for p in pairs)
+    have_video = all(p.gen_video for p in pairs)
+    if requested is None:
+        chosen = (POSE_METRICS if have_joints else ()) + (VIDEO_METRICS if have_video else ())
+        if not chosen:
+            raise ValueError("the generated clips have neither all videos nor all joints")
+        return chosen
+    for names, ok, what in ((POSE_METRICS, have_joints, "joints (ID.npz)"),
+                            (VIDEO_METRICS, have_video, "videos (ID.mp4)")):
+        if not ok and set(requested) & set(names):
+            missing = next(p.id for p in pairs if not (p.gen_joints if names is POSE_METRICS
+                                                       else p.gen_video))
+            raise ValueError(f"metrics {sorted(set(requested) & set(names))} need generated "
+                             f"{what} for every clip; clip {missing} has none")
+    return requested
+
+
+def _load_joints(path: Path, clip_id: str) -> np.ndarray:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            joints = archive["joints"]
+    except (OSError, ValueError, KeyError) as error:
+        raise ValueError(f"clip {clip_id}: cannot read joints from {path}: {error}") from None
+    if joints.ndim != 3 or joints.shape[1:] != (24, 3):
+        raise ValueError(f"clip {clip_id}: {path} holds joints {joints.shape}, expected "
+                         "(frames, 24, 3)")
+    return joints.astype(np.float64)
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+class _Accumulator:
+    """Per-clip values and features, turned into results at the end."""
+
+    def __init__(self, metrics: tuple[str, ...], nets: dict[str, X.Extractor],
+                 fid_frames: int | None = None):
+        self.metrics, self.nets, self.fid_frames = metrics, nets, fid_frames
+        self.pose_pairs: tuple[list, list] = ([], [])
+        self.frames: dict[str, list[np.ndarray]] = {m: [] for m in ("psnr", "ssim", "lpips")}
+        self.features: dict[str, tuple[list, list]] = {m: ([], []) for m in ("fid", "fvd", "fid_vid")}
+
+    def add_joints(self, real: np.ndarray, generated: np.ndarray, clip_id: str) -> None:
+        if real.shape != generated.shape:
+            raise ValueError(f"clip {clip_id}: generated joints {generated.shape} differ from "
+                             f"the real {real.shape}")
+        self.pose_pairs[0].append(real)
+        self.pose_pairs[1].append(generated)
+
+    def add_videos(self, real: np.ndarray, generated: np.ndarray, clip_id: str) -> None:
+        wants = set(self.metrics)
+        if wants & {"psnr", "ssim", "lpips"}:
+            video.check_pair(real, generated, clip_id)
+        if "psnr" in wants:
+            self.frames["psnr"].append(video.psnr_frames(real, generated))
+        if "ssim" in wants:
+            self.frames["ssim"].append(video.ssim_frames(real, generated))
+        if "lpips" in wants:
+            self.frames["lpips"].append(video.lpips_frames(self.nets["lpips"], real, generated))
+        extract = {"fid": lambda net, v: X.inception_features(net, v, frames=self.fid_frames),
+                   "fvd": X.i3d_features, "fid_vid": X.r3d_features}
+        for name, fn in extract.items():
+            if name in wants:
+                for side, clip in zip(self.features[name], (real, generated)):
+                    side.append(np.atleast_2d(fn(self.nets[name], clip)))
+
+    def results(self) -> dict[str, dict]:
+        out = {}
+        if set(self.metrics) & set(POSE_METRICS):
+            real, gen = self.pose_pairs
+            values = pose.pose_metrics(real, gen)
+            for name in set(self.metrics) & set(values):
+                out[name] = {"value": values[name], "calibrated": True}
+            if "motion_fid" in self.metrics:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", FewSamplesWarning)
+                    out["motion_fid"] = {**pose.motion_fid(real, gen), "calibrated": True}
+                out["motion_fid"]["warnings"] = [str(w.message) for w in caught]
+        for name in ("psnr", "ssim", "lpips"):
+            if name in self.metrics:
+                frames = np.concatenate(self.frames[name])
+                out[name] = {"value": float(frames.mean()), "frames": len(frames),
+                             "calibrated": True}
+        for name in ("fid", "fvd", "fid_vid"):
+            if name in self.metrics:
+                real, gen = (np.concatenate(side) for side in self.features[name])
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", FewSamplesWarning)
+                    value = frechet_distance_features(real, gen)
+                protocol = PROTOCOL[name]
+                if name == "fid" and self.fid_frames:
+                    protocol += f"; {self.fid_frames} frames per video, evenly spread"
+                out[name] = {"value": value, "n_real": len(real), "n_generated": len(gen),
+                             "protocol": protocol,
+                             "warnings": [str(w.message) for w in caught]}
+        for name in EXTRACTOR_OF:
+            if name in out:
+                out[name].update(self.nets[name].provenance())
+        for name, entry in out.items():
+            unit, lower = METRIC_INFO[name]
+            entry.update(unit=unit, lower_is_better=lower)
+        return {name: out[name] for name in ALL_METRICS if name in out}
+
+
+def _build_extractors(metrics: tuple[str, ...], weights: dict | None, seed: int,
+                      require_weights: bool) -> tuple[dict[str, X.Extractor], list[str]]:
+    nets, notes = {}, []
+    for name in metrics:
+        key = EXTRACTOR_OF.get(name)
+        if key is None:
+            continue
+        spec = W.SPECS[key]
+        if require_weights and W.resolve(spec, (weights or {}).get(key)) is None:
+            raise W.WeightsError(f"{name} needs published weights: {spec.describe()}")
+        nets[name] = X.BUILDERS[key]((weights or {}).get(key), seed=seed)
+        if not nets[name].calibrated:
+            notes.append(W.missing_note(spec))
+    return nets, notes
+
+
+def evaluate(real_dir: str | os.PathLike, generated_dir: str | os.PathLike,
+             metrics: str | list[str] | None = None, out: str | os.PathLike | None = None,
+             weights: dict[str, str] | None = None, split: str | None = None, seed: int = 0,
+             require_weights: bool = False, fid_frames: int | None = None,
+             show_progress: bool = True) -> dict:
+    """Score ``generated_dir`` against ``real_dir``; returns the results and writes them as
+    JSON to ``out`` (default ``generated_dir/evaluation.json``).
+
+    ``metrics``: names from ``ALL_METRICS`` (or "fid-vid" style); None = every metric the
+    generated files allow. ``weights``: paths by extractor key (inception, i3d, r3d50,
+    alexnet), else the SPORTANIM_* environment variables, else seeded random extractors
+    (``calibrated: False``) unless ``require_weights``. ``fid_frames``: frames per video
+    for FID, evenly spread (None: all, the protocol; fewer is faster and noisier)."""
+    start = time.perf_counter()
+    pairs, notes = match_clips(real_dir, generated_dir, split)
+    chosen = _choose_metrics(parse_metrics(metrics), pairs)
+    nets, weight_notes = _build_extractors(chosen, weights, seed, require_weights)
+    acc = _Accumulator(chosen, nets, fid_frames)
+    wants_pose = bool(set(chosen) & set(POSE_METRICS))
+    wants_video = bool(set(chosen) & set(VIDEO_METRICS))
+    with progress.progress_bar("evaluate", len(pairs), enabled=show_progress) as advance:
+        for pair in pairs:
+            if wants_pose:
+                acc.add_joints(_load_joints(pair.real_joints, pair.id),
+                               _load_joints(pair.gen_joints, pair.id), pair.id)
+            if wants_video:
+                acc.add_videos(read_video(pair.real_video)[0], read_video(pair.gen_video)[0],
+                               pair.id)
+            advance()
+    results = {"real": str(Path(real_dir).resolve()),
+               "generated": str(Path(generated_dir).resolve()),
+               "clips": [p.id for p in pairs], "metrics": acc.results(),
+               "notes": notes + weight_notes, "seconds": time.perf_counter() - start}
+    write_json(results, Path(out) if out else Path(generated_dir) / DEFAULT_OUT_NAME)
+    return results
+
+
+def write_json(results: dict, path: Path) -> None:
+    """Atomic, finite-only JSON (a NaN would mean a bug upstream: fail loudly)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(results, indent=2, allow_nan=False)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text + "\n", encoding="utf-8")
