@@ -1,0 +1,144 @@
+"""evaluate() on tiny synthetic FSJD folders, the CLI, and the result tables."""
+
+import csv
+import io
+import json
+import shutil
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from sportanim.eval import weights as W
+from sportanim.eval.evaluate import evaluate, parse_metrics
+from sportanim.eval.tables import UNCALIBRATED, table1, table2
+from sportanim.fsjd import read_manifest
+from sportanim.synth.dataset import SynthConfig, synthesize
+
+FAST = "mpjpe,root_mpjpe,pa_mpjpe,accel_error,motion_fid,psnr,ssim,lpips"
+
+
+@pytest.fixture(autouse=True)
+def no_weight_env(monkeypatch):
+    for spec in W.SPECS.values():
+        monkeypatch.delenv(spec.env, raising=False)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """A real FSJD folder (4 clips, 64 px) and a flat ID.mp4/ID.npz folder holding other
+    clips under the real ids."""
+    root = tmp_path_factory.mktemp("eval")
+    real, other = root / "real", root / "other"
+    synthesize(SynthConfig(out=real, clips=4, size=64, seed=0, workers=1), show_progress=False)
+    synthesize(SynthConfig(out=other, clips=4, size=64, seed=1, workers=1), show_progress=False)
+    flat = root / "flat"
+    flat.mkdir()
+    for mine, theirs in zip(read_manifest(real), read_manifest(other)):
+        shutil.copy(other / theirs.video, flat / f"{mine.id}.mp4")
+        shutil.copy(other / theirs.joints, flat / f"{mine.id}.npz")
+    return real, flat
+
+
+@pytest.mark.slow
+def test_identical_folders_score_perfectly(folders, tmp_path):
+    real, _ = folders
+    results = evaluate(real, real, metrics=FAST, out=tmp_path / "r.json", show_progress=False)
+    m = results["metrics"]
+    assert len(results["clips"]) == 4
+    for name in ("mpjpe", "root_mpjpe", "pa_mpjpe", "accel_error", "lpips"):
+        assert m[name]["value"] == pytest.approx(0.0, abs=1e-5), name
+    assert m["motion_fid"]["value"] == pytest.approx(0.0, abs=1e-6)
+    assert m["ssim"]["value"] == pytest.approx(1.0)
+    assert m["psnr"]["value"] == 100.0
+    assert m["lpips"]["calibrated"] is False and m["mpjpe"]["calibrated"] is True
+    assert json.loads((tmp_path / "r.json").read_text()) == results
+
+
+@pytest.mark.slow
+def test_other_clips_score_worse_and_default_out(folders):
+    real, flat = folders
+    results = evaluate(real, flat, metrics=FAST, show_progress=False)
+    m = results["metrics"]
+    assert m["mpjpe"]["value"] > 50 and m["pa_mpjpe"]["value"] > 1
+    assert m["mpjpe"]["unit"] == "mm" and "PCA" in m["motion_fid"]["feature"]
+    assert 0 < m["ssim"]["value"] < 0.99 and 0 < m["psnr"]["value"] < 60
+    assert m["lpips"]["value"] > 0
+    assert any("alexnet-owt-7be5be79.pth" in note for note in results["notes"])
+    assert json.loads((flat / "evaluation.json").read_text())["clips"] == results["clips"]
+
+
+@pytest.mark.slow
+def test_distribution_metrics_run_uncalibrated(folders, tmp_path):
+    real, flat = folders
+    results = evaluate(real, flat, metrics="fvd,fid-vid,fid", fid_frames=2,
+                       out=tmp_path / "r.json", show_progress=False)
+    m = results["metrics"]
+    assert set(m) == {"fvd", "fid_vid", "fid"}
+    for name, samples in (("fvd", 12), ("fid_vid", 4), ("fid", 8)):
+        assert m[name]["calibrated"] is False and m[name]["weights"] is None
+        assert np.isfinite(m[name]["value"]) and m[name]["value"] > 0
+        assert m[name]["n_real"] == m[name]["n_generated"] == samples
+    same = evaluate(real, real, metrics="fid-vid", out=tmp_path / "s.json", show_progress=False)
+    assert same["metrics"]["fid_vid"]["value"] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_user_errors(folders, tmp_path):
+    real, flat = folders
+    with pytest.raises(ValueError, match="unknown metrics"):
+        parse_metrics("fvd,bogus")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="no clip id"):
+        evaluate(real, empty, show_progress=False)
+    videos_only = tmp_path / "videos"
+    videos_only.mkdir()
+    for path in flat.glob("*.mp4"):
+        shutil.copy(path, videos_only / path.name)
+    with pytest.raises(ValueError, match="need generated joints"):
+        evaluate(real, videos_only, metrics="mpjpe", show_progress=False)
+    with pytest.raises(W.WeightsError, match="i3d_torchscript.pt"):
+        evaluate(real, flat, metrics="fvd", require_weights=True, show_progress=False)
+
+
+def test_cli_evaluate(folders, tmp_path):
+    from sportanim.cli import app
+
+    real, flat = folders
+    out = tmp_path / "cli.json"
+    result = CliRunner().invoke(app, ["evaluate", "--real", str(real), "--generated", str(flat),
+                                      "--metrics", "mpjpe,psnr", "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "MPJPE" in result.output and set(json.loads(out.read_text())["metrics"]) == {"mpjpe", "psnr"}
+    bad = CliRunner().invoke(app, ["evaluate", "--real", str(real), "--generated",
+                                   str(tmp_path / "missing"), "--quiet"])
+    assert bad.exit_code == 2 and "not found" in bad.output
+
+
+def _entry(value, calibrated=True, **extra):
+    return {"value": value, "calibrated": calibrated, **extra}
+
+
+def test_tables_layout_and_uncalibrated_marks(tmp_path):
+    feature = "49-frame windows of ..."
+    models = {f"Model {i}": {"metrics": {"mpjpe": _entry(280.0 + i),
+                                         "motion_fid": _entry(100.0 * i, feature=feature)}}
+              for i in (1, 2, 3)}
+    t1 = table1(models)
+    md = t1.to_markdown()
+    assert md.count("| Model") == 3 and "MPJPE (mm)" in md and f"motion FID: {feature}" in md
+    rows = list(csv.reader(io.StringIO(t1.to_csv())))
+    assert rows[0] == ["model", "mpjpe", "motion_fid"] and rows[2] == ["Model 2", "282.00", "200.00"]
+    video = {"fvd": _entry(479.15, False), "fid_vid": _entry(39.11, False), "psnr": _entry(13.1),
+             "ssim": _entry(0.457), "lpips": _entry(0.525, False), "fid": _entry(35.67, False)}
+    t2 = table2({"metrics": video}, {"metrics": {**video, "ssim": _entry(0.577)}})
+    md2 = t2.to_markdown()
+    assert "479.15 (uncalibrated)" in md2 and "| 0.577 |" in md2 and UNCALIBRATED + ":" in md2
+    header = md2.splitlines()[2]
+    assert [h.strip() for h in header.strip("|").split("|")][1:] == [
+        "FVD ↓", "FID-VID ↓", "PSNR (dB) ↑", "SSIM ↑", "LPIPS ↓", "FID ↓"]
+    paths = t2.write(tmp_path / "table2")
+    assert [p.suffix for p in paths] == [".md", ".csv", ".json"]
+    data = json.loads(paths[2].read_text())
+    assert data["rows"][0]["fvd"] == {"value": 479.15, "calibrated": False}
+    assert data["rows"][1]["label"] == "After fine-tuning (staged)"
