@@ -45,8 +45,9 @@ backward of block j (blocks < j still saved, block j's activations plus its back
 working set, the gradients of blocks > j already accumulated); the optimizer step (all
 gradients plus its temporaries: none for a fused AdamW, one copy of the states for torch's
 foreach, two copies of the largest tensor for the for-loop kernel torch runs on the CPU).
-The backward working set of a block is bounded by the feed-forward's: the incoming stream
-gradient, the gated branch's gradient and two (B, S, mD) gradients: (2 + 2m) units.
+The backward working set of a block is the feed-forward's: the incoming stream gradient, the
+gated branch's gradient and one (B, S, mD) gradient (when GELU's gradient is made, the
+down-projection has already freed its saved input): (2 + m) units.
 
 Generation (no gradients) keeps, per block, only the live stream: the FF's input, its
 normed copy, the up-projection and the GELU output ((2 + 2m) units at CFG batch 2B), plus
@@ -242,7 +243,7 @@ def dit_activations(shape: DiTShape, batch: int, tokens: int, latent_values: int
     return DiTActivations(
         block=(20 + 2 * m) * unit + 3 * b * n * d * e + stats,
         block_ckpt=unit,
-        backward_work=(2 + 2 * m) * unit,
+        backward_work=(2 + m) * unit,
         shared=b * n * shape.motion_dim * e + rope,
         head=4 * unit + 4 * 2 * 2 * b * s,
         io=io,
