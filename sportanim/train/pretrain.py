@@ -66,6 +66,7 @@ def pretrain(out: str | Path, config: PretrainConfig | None = None, install: boo
             continue
         started = time.perf_counter()
         metrics = steps[name](out, c, show_progress)
+        record = _read_record(out, c)  # independent stages may run in parallel processes
         record["stages"][name] = {"seconds": round(time.perf_counter() - started, 1), **metrics}
         _write_record(out, record)
     weights = out / "weights"
