@@ -42,8 +42,8 @@ class PretrainConfig:
     seed: int = 0
     clips: int = 480  # synthetic daily clips (10% eval)
     size: int = 64
-    vae_steps: int = 1200
-    tokenizer_steps: int = 6000
+    vae_steps: int = 700
+    tokenizer_steps: int = 4000
     tokenizer_batch: int = 16
     dit_steps: int = 3000
     dit_overrides: dict = field(default_factory=dict)  # TrainConfig fields for the DiT stage
