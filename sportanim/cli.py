@@ -25,6 +25,10 @@ from sportanim.generate import generate_command  # noqa: E402
 
 app.command("generate")(generate_command)
 
+from sportanim.experiment import experiment_command  # noqa: E402
+
+app.command("experiment")(experiment_command)
+
 from sportanim.train.memory_cli import plan_memory_command  # noqa: E402
 
 app.command("plan-memory")(plan_memory_command)
@@ -85,7 +89,7 @@ def demo(
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/demo-<time>)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
-    """The main job on the embedded synthetic world (grows as the project lands its parts)."""
+    """The paper's experiment on the embedded synthetic world from the shipped tiny base (= experiment --config tiny)."""
     from sportanim.demo import run_demo
     _run(run_demo, out, show_progress=not quiet)
 

@@ -1,0 +1,132 @@
+"""The experiment end to end on a micro world (stand-in random base weights, few clips, few
+steps), its config loading, and the report pieces on their own."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+
+import numpy as np
+import pytest
+
+from sportanim.experiment import (ExperimentConfig, ExperimentData, ExperimentReport, ExperimentSampling,
+                                  ExperimentTraining, load_experiment_config, make_tables, run_experiment)
+from sportanim.report.tables import TABLE1_METRICS, TABLE2_METRICS, UNCALIBRATED_MARK, write_tables
+from sportanim.train.config import ConfigError
+
+
+def micro_config(**report) -> ExperimentConfig:
+    return ExperimentConfig(
+        base="random",  # stand-in: freshly initialised tiny weights, built in the run folder
+        data=ExperimentData(train_clips=4, eval_clips=4, size=32),
+        training=ExperimentTraining(steps=2, overrides={"batch_size": 2, "log_every": 1, "checkpoint_every": 2}),
+        sampling=ExperimentSampling(steps=2),
+        report=ExperimentReport(figure_clips=2, figure_frames=3, **report))
+
+
+@pytest.fixture(scope="module")
+def micro_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("experiment") / "run"
+    return run_experiment(micro_config(diffusion_row=False), out, show_progress=False)
+
+
+def _finite_rows(table_json: dict, metrics: tuple[str, ...]) -> None:
+    for row in table_json["rows"]:
+        for m in metrics:
+            assert math.isfinite(row["metrics"][m]["value"]), (row["model"], m)
+
+
+@pytest.mark.slow
+def test_micro_experiment_writes_tables_figure_and_report(micro_run):
+    out = micro_run.out
+    tables = json.loads((out / "tables.json").read_text())
+    # Table 1: base + models 1/2/3, MPJPE and motion FID, all finite; the feature is named.
+    t1 = tables["table1"]
+    assert [r["model"] for r in t1["rows"]] == ["0 pre-trained base (zero-shot)", "1 tokenizer only",
+                                                "2 diffusion only (= base tokenizer)", "3 staged"]
+    assert set(t1["columns"]) == set(TABLE1_METRICS)
+    _finite_rows(t1, TABLE1_METRICS)
+    assert any("motion FID motion feature" in n for n in t1["notes"])
+    # Model 2 keeps the base tokenizer: its tokenizer numbers are the base's exactly.
+    base, diffusion = t1["rows"][0]["metrics"], t1["rows"][2]["metrics"]
+    assert diffusion["mpjpe"]["value"] == pytest.approx(base["mpjpe"]["value"], rel=1e-9)
+    # Table 2: before / after, six video metrics, finite; random extractors marked.
+    t2 = tables["table2"]
+    assert [r["model"] for r in t2["rows"]] == ["before: pre-trained base", "after: staged (3)"]
+    assert list(t2["columns"]) == list(TABLE2_METRICS)
+    _finite_rows(t2, TABLE2_METRICS)
+    assert any("uncalibrated" in n for n in t2["notes"])
+    with open(out / "table2.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["model", *TABLE2_METRICS, "uncalibrated"] and len(rows) == 3
+    markdown = (out / "tables.md").read_text()
+    assert "| model | MPJPE (mm) ↓ | motion FID ↓ |" in markdown and UNCALIBRATED_MARK in markdown
+    # Figure 2 and the curves are PNGs with pixels.
+    from PIL import Image
+
+    with Image.open(out / "figure2.png") as image:
+        assert image.size[0] > 200 and image.size[1] > 200
+    assert (out / "training_curves.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_report_is_self_contained(micro_run):
+    text = micro_run.report.read_text(encoding="utf-8")
+    assert not re.search(r"""(src|href)\s*=\s*['"]?(https?:)?//""", text, re.I)
+    assert text.count("data:image/png;base64,") == 2
+    assert text.count("data:video/mp4;base64,") == 2  # one panel video per figure clip
+    for expected in ("Table 1", "Table 2", "Figure 2", "Training curves", "Library versions", "diffusers",
+                     "steps: 2"):
+        assert expected in text
+
+
+@pytest.mark.slow
+def test_rerun_continues_and_other_config_is_refused(micro_run):
+    again = run_experiment(micro_config(diffusion_row=False), micro_run.out, show_progress=False)
+    first = json.loads((micro_run.out / "tables.json").read_text())
+    assert first["table1"]["rows"] == [dict(r) for r in json.loads(json.dumps(
+        {t.key: t.to_json() for t in again.tables}))["table1"]["rows"]]
+    assert again.timings["generate base"] < 5  # nothing left to generate
+    with pytest.raises(ValueError, match="another config"):
+        run_experiment(micro_config(diffusion_row=True), micro_run.out, show_progress=False)
+
+
+def test_config_file_overrides_preset_and_refuses_unknown_keys(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("preset_config: tiny\nbase: random\ntraining: {steps: 7}\nsampling: {steps: 3}\n")
+    config = load_experiment_config(path)
+    assert (config.training.steps, config.sampling.steps, config.base) == (7, 3, "random")
+    assert config.data.eval_clips == load_experiment_config("tiny").data.eval_clips
+    path.write_text("training: {stepz: 7}\n")
+    with pytest.raises(ConfigError, match="training.stepz"):
+        load_experiment_config(path)
+    path.write_text("data: {frames: 48}\n")
+    with pytest.raises(ConfigError, match="data.frames"):
+        load_experiment_config(path)
+
+
+def _results(values: dict[str, float], calibrated: bool = True) -> dict:
+    return {"metrics": {k: {"value": v, "calibrated": calibrated if k in ("fvd", "fid", "fid_vid", "lpips") else True}
+                        for k, v in values.items()}}
+
+
+def test_tables_layout_marks_and_refuses_nan(tmp_path):
+    rng = np.random.default_rng(0)
+    pose = {k: {"mpjpe": float(rng.uniform(10, 90)), "motion_fid": float(rng.uniform(1, 9))}
+            for k in ("base", "tokenizer", "diffusion", "staged")}
+    video = {m: float(rng.uniform(0.1, 0.9)) for m in TABLE2_METRICS}
+    results = {k: _results({**pose[k], **(video if k in ("base", "staged") else {})}, calibrated=False)
+               for k in pose}
+    t1, t2 = make_tables(results, diffusion_row=False)
+    paths = write_tables([t1, t2], tmp_path)
+    md = paths["tables.md"].read_text()
+    assert f"{pose['tokenizer']['mpjpe']:.2f}" in md
+    assert f"{video['ssim']:.3f} |" in md  # SSIM needs no extractor: never marked; LPIPS does
+    assert f"{video['lpips']:.3f}{UNCALIBRATED_MARK}" in md
+    rows = list(csv.reader(paths["table1.csv"].open()))
+    assert float(rows[2][1]) == pose["tokenizer"]["mpjpe"]
+    results["staged"]["metrics"]["fvd"]["value"] = float("nan")
+    with pytest.raises(ValueError, match="non-finite fvd"):
+        write_tables(make_tables(results, diffusion_row=False), tmp_path / "bad")
