@@ -46,6 +46,7 @@ class PretrainConfig:
     tokenizer_steps: int = 4000
     tokenizer_batch: int = 16
     dit_steps: int = 3000
+    dit_clips: int = 192  # train clips the DiT sees (each costs two 49-frame VAE encodes to cache)
     dit_overrides: dict = field(default_factory=dict)  # TrainConfig fields for the DiT stage
 
 
@@ -142,13 +143,28 @@ def _dit_stage(out: Path, c: PretrainConfig, show_progress: bool) -> dict:
     overrides = {"strategy": "diffusion", "steps": c.dit_steps, "seed": c.seed, "checkpoint_every": 500,
                  "log_every": 50, **c.dit_overrides}
     config = load_config("tiny", overrides)
-    result = train(config, out / "data", out / "dit-run", init=start, resume=True, show_progress=show_progress)
+    data = _subset(out / "data", out / "data-dit", c.dit_clips)
+    result = train(config, data, out / "dit-run", init=start, resume=True, show_progress=show_progress)
     exported = result.exports.get("pipeline") or result.exports.get("dit")
     weights = out / "weights"
     shutil.rmtree(weights, ignore_errors=True)
     shutil.copytree(exported, weights)
     load_pipeline(weights)  # the folder must load as it is shipped
     return {"config": config.to_dict(), "final_loss": result.logs.get("loss")}
+
+
+def _subset(data: Path, folder: Path, clips: int) -> Path:
+    """An FSJD folder of the first ``clips`` train clips of ``data`` (clips/ linked, not copied)."""
+    if not folder.exists():
+        records = [r for r in fsjd.read_manifest(data) if r.split == "train"][:clips]
+        tmp = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        (tmp / "clips").symlink_to((data / "clips").resolve())
+        fsjd.write_manifest(tmp, records)
+        shutil.copy(data / fsjd.STATS_NAME, tmp / fsjd.STATS_NAME)
+        tmp.rename(folder)
+    return folder
 
 
 # --------------------------------------------------------------------------- measuring
