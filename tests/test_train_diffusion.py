@@ -293,6 +293,13 @@ def test_latent_cache_is_hit_after_the_first_epoch_and_missed_for_new_vae_weight
     # new VAE: its latents and references miss; the unchanged tokenizer's motion tokens hit
     assert metrics(tmp_path / "b")[0]["cache_hits"] == pytest.approx(1 / 3)
     assert len(list(cache.glob("latents-*"))) == 2 and len(list(cache.glob("motion-*"))) == 1
+    # a new process (another PYTHONHASHSEED) keys the same weights alike, so it hits too
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONHASHSEED": "123", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "sportanim.train", "--config", "tiny", "--data", str(fsjd_dir), "--out",
+           str(tmp_path / "c"), "--init", str(weights), "--quiet", "--steps", "1",
+           *[f"--set={k}={v}" for k, v in SMALL.items()], f"--set=diffusion.cache_dir={cache}"]
+    subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=300)
+    assert metrics(tmp_path / "c")[0]["cache_hits"] == 1.0
 
 
 # --------------------------------------------------------------------------- bad inputs

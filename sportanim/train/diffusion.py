@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
 import numpy as np
@@ -86,7 +87,8 @@ def _read_json(path: Path) -> dict:
 def load_weights_strict(model: nn.Module, folder: Path, what: str) -> None:
     """Load a diffusers-layout checkpoint (one safetensors file or shards) into ``model``
     after checking every tensor's name and shape from the file headers; ``InitError``
-    naming the first missing, extra or mis-shaped tensor."""
+    naming the first missing, extra or mis-shaped tensor. ``model`` may live on the meta
+    device (the tensors are then taken over, not copied: no random init of 7B weights)."""
     from safetensors.torch import load_file
 
     found = checkpoint_shapes(folder)
@@ -110,7 +112,7 @@ def load_weights_strict(model: nn.Module, folder: Path, what: str) -> None:
         p := folder / "diffusion_pytorch_model.safetensors.index.json").is_file() \
         else ["diffusion_pytorch_model.safetensors"]
     for file in files:  # shard by shard: never two copies of a 7B model in memory
-        model.load_state_dict(load_file(str(folder / file)), strict=False)
+        model.load_state_dict(load_file(str(folder / file)), strict=False, assign=True)
 
 
 # --------------------------------------------------------------------------- the VAE (frozen)
@@ -136,7 +138,8 @@ class VAESpec:
         saved = _read_json(folder / "config.json")
         # Tensors must fit the preset; the values training sets (latent scale) come from the weights' config.
         kept = ("scaling_factor", "shift_factor", "force_upcast", "sample_height", "sample_width")
-        model = AutoencoderKLCogVideoX(**{**VAE_PRESETS[preset], **{k: saved[k] for k in kept if k in saved}})
+        with torch.device("meta"):
+            model = AutoencoderKLCogVideoX(**{**VAE_PRESETS[preset], **{k: saved[k] for k in kept if k in saved}})
         load_weights_strict(model, folder, f"VAE (preset {preset})")
         return model
 
@@ -247,9 +250,12 @@ class DiTSpec:
             else:
                 transformer = init
         self.dit_config = self.model_config(config, _read_json(transformer / "config.json") if transformer else None)
-        model = MVDiT(**self.dit_config)
         if transformer is not None:
+            with torch.device("meta"):
+                model = MVDiT(**self.dit_config)
             load_weights_strict(model, transformer, f"MV-DiT (preset {config.diffusion.dit_preset})")
+        else:
+            model = MVDiT(**self.dit_config)  # from scratch: the seeded random init
         d = config.diffusion
         if d.lora_rank:
             model.requires_grad_(False)
@@ -292,7 +298,9 @@ class DiTSpec:
         if name not in self._hashes:
             model = self.models[name]
             frozen = not any(p.requires_grad for p in model.parameters())
-            config = dict(getattr(model, "config", {}) or {}) if name == "vae" else {}
+            # diffusers' config also holds "_"-keys such as _use_default_values, a set: not stable
+            config = getattr(model, "config", None) or {}
+            config = asdict(config) if is_dataclass(config) else {k: v for k, v in config.items() if k[0] != "_"}
             self._hashes[name] = model_hash(model, config) if frozen else None
         return self._hashes[name]
 
