@@ -22,14 +22,40 @@ def micro_config(**report) -> ExperimentConfig:
         base="random",  # stand-in: freshly initialised tiny weights, built in the run folder
         data=ExperimentData(train_clips=4, eval_clips=4, size=32),
         training=ExperimentTraining(steps=2, overrides={"batch_size": 2, "log_every": 1, "checkpoint_every": 2}),
-        sampling=ExperimentSampling(steps=2),
+        sampling=ExperimentSampling(steps=1, guidance=1.0),
         report=ExperimentReport(figure_clips=2, figure_frames=3, **report))
+
+
+def _colour_features(video: np.ndarray) -> np.ndarray:
+    """(T, 12): each frame's mean colour in 2 x 2 cells, a cheap stand-in feature."""
+    t, h, w, _ = video.shape
+    cells = video.reshape(t, 2, h // 2, 2, w // 2, 3).mean(axis=(2, 4))
+    return cells.reshape(t, 12).astype(np.float64)
+
+
+def cheap_extractors(mp: pytest.MonkeyPatch) -> None:
+    """The FID / FVD / FID-VID / LPIPS networks at their standard input sizes cost minutes per
+    clip on a CPU; their numbers are tested in test_eval_*. Here they become colour features
+    (still uncalibrated), so the test checks the experiment's plumbing in seconds."""
+    from torch import nn
+
+    from sportanim.eval import extractors as X
+    from sportanim.eval import video
+
+    for key in ("inception", "i3d", "r3d50", "alexnet"):
+        mp.setitem(X.BUILDERS, key, lambda weights=None, seed=0, key=key: X.Extractor(key, nn.Identity(), False))
+    mp.setattr(X, "inception_features", lambda ext, v, **kw: _colour_features(v))
+    mp.setattr(X, "i3d_features", lambda ext, v, **kw: _colour_features(v).reshape(-1, 7, 12).mean(axis=1))
+    mp.setattr(X, "r3d_features", lambda ext, v, **kw: _colour_features(v).mean(axis=0))
+    mp.setattr(video, "lpips_frames", lambda ext, a, b, **kw: np.abs(a.astype(float) - b).mean(axis=(1, 2, 3)) / 255)
 
 
 @pytest.fixture(scope="module")
 def micro_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("experiment") / "run"
-    return run_experiment(micro_config(diffusion_row=False), out, show_progress=False)
+    with pytest.MonkeyPatch.context() as mp:
+        cheap_extractors(mp)
+        yield run_experiment(micro_config(diffusion_row=False), out, show_progress=False)
 
 
 def _finite_rows(table_json: dict, metrics: tuple[str, ...]) -> None:
@@ -48,7 +74,8 @@ def test_micro_experiment_writes_tables_figure_and_report(micro_run):
                                                 "2 diffusion only (= base tokenizer)", "3 staged"]
     assert set(t1["columns"]) == set(TABLE1_METRICS)
     _finite_rows(t1, TABLE1_METRICS)
-    assert any("motion FID motion feature" in n for n in t1["notes"])
+    feature = micro_run.results["base"]["metrics"]["motion_fid"]["feature"]
+    assert f"motion FID feature: {feature}" in t1["notes"]
     # Model 2 keeps the base tokenizer: its tokenizer numbers are the base's exactly.
     base, diffusion = t1["rows"][0]["metrics"], t1["rows"][2]["metrics"]
     assert diffusion["mpjpe"]["value"] == pytest.approx(base["mpjpe"]["value"], rel=1e-9)
@@ -78,12 +105,13 @@ def test_report_is_self_contained(micro_run):
     assert text.count("data:image/png;base64,") == 2
     assert text.count("data:video/mp4;base64,") == 2  # one panel video per figure clip
     for expected in ("Table 1", "Table 2", "Figure 2", "Training curves", "Library versions", "diffusers",
-                     "steps: 2"):
+                     "steps: 1"):
         assert expected in text
 
 
 @pytest.mark.slow
-def test_rerun_continues_and_other_config_is_refused(micro_run):
+def test_rerun_continues_and_other_config_is_refused(micro_run, monkeypatch):
+    cheap_extractors(monkeypatch)
     again = run_experiment(micro_config(diffusion_row=False), micro_run.out, show_progress=False)
     first = json.loads((micro_run.out / "tables.json").read_text())
     assert first["table1"]["rows"] == [dict(r) for r in json.loads(json.dumps(
