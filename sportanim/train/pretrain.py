@@ -8,9 +8,11 @@ it stopped):
 1. ``data/``: synthetic daily clips (walk, idle sway, arm wave, squat, dance step, turn).
 2. ``vae/``: the tiny ``AutoencoderKLCogVideoX`` (``sportanim.train.vae_training``).
 3. ``tokenizer-run/``: the tiny 4DMoT through the ordinary trainer (strategy ``tokenizer``).
-4. ``dit-run/``: the tiny MV-DiT through the ordinary trainer (strategy ``diffusion``, VAE and
+4. ``latents-run/``: one epoch of the diffusion loop that fills ``cache/`` with the VAE
+   posteriors of the DiT's clips (it needs only the VAE, so it may run beside stage 3).
+5. ``dit-run/``: the tiny MV-DiT through the ordinary trainer (strategy ``diffusion``, VAE and
    tokenizer frozen), starting from a pipeline folder whose DiT is freshly initialised.
-5. ``weights/``: the pipeline weights folder (``load_pipeline``), plus ``pretrain.json``
+6. ``weights/``: the pipeline weights folder (``load_pipeline``), plus ``pretrain.json``
    recording the command, seeds, per-stage wall time and metrics.
 
 ``--install`` copies ``weights/`` into the package (``sportanim/weights/tiny``), where
@@ -51,7 +53,7 @@ class PretrainConfig:
 
 
 def pretrain(out: str | Path, config: PretrainConfig | None = None, install: bool = False,
-             show_progress: bool = True, stages: tuple[str, ...] = ("data", "vae", "tokenizer", "dit")) -> Path:
+             show_progress: bool = True, stages: tuple[str, ...] = ("data", "vae", "tokenizer", "latents", "dit")) -> Path:
     """Run (or finish) the pretraining stages into ``out``; returns the weights folder."""
     c = config or PretrainConfig()
     if c.preset != "tiny":
@@ -61,7 +63,8 @@ def pretrain(out: str | Path, config: PretrainConfig | None = None, install: boo
     out.mkdir(parents=True, exist_ok=True)
     record = _read_record(out, c)
     _write_record(out, record)
-    steps = {"data": _data_stage, "vae": _vae_stage, "tokenizer": _tokenizer_stage, "dit": _dit_stage}
+    steps = {"data": _data_stage, "vae": _vae_stage, "tokenizer": _tokenizer_stage, "latents": _latents_stage,
+             "dit": _dit_stage}
     for name in stages:
         if name in record["stages"]:
             continue
@@ -124,6 +127,30 @@ def _tokenizer_stage(out: Path, c: PretrainConfig, show_progress: bool) -> dict:
     return {"config": config.to_dict(), "eval_mpjpe_mm": round(mpjpe, 2)}
 
 
+def _latents_stage(out: Path, c: PretrainConfig, show_progress: bool) -> dict:
+    """Fill the DiT's VAE cache (clip and reference posteriors) while the tokenizer may still
+    be training: one epoch of the diffusion loop over the DiT clips with a random stand-in
+    tokenizer, whose tokens are cached under its own hash and never used again."""
+    from diffusers import AutoencoderKLCogVideoX
+
+    from sportanim.models.pipeline import build_pipeline, save_pipeline
+    from sportanim.train.config import load_config
+    from sportanim.train.trainer import train
+
+    data = _subset(out / "data", out / "data-dit", c.dit_clips)
+    stats = json.loads((data / fsjd.STATS_NAME).read_text())
+    start = out / "latents-init"
+    if not start.exists():
+        pipe = build_pipeline(c.preset, mean=stats["mean"], std=stats["std"], seed=c.seed)
+        pipe.vae = AutoencoderKLCogVideoX.from_pretrained(out / "vae")
+        save_pipeline(pipe, start, preset=c.preset)
+    config = load_config("tiny", {"strategy": "diffusion", "seed": c.seed, "log_every": 1,
+                                  "steps": -(-len(fsjd.read_manifest(data)) // 8), "batch_size": 8,
+                                  "checkpoint_every": 10_000, "diffusion.cache_dir": str(out / "cache")})
+    train(config, data, out / "latents-run", init=start, resume=True, show_progress=show_progress)
+    return {"windows": len(fsjd.read_manifest(data))}
+
+
 def _dit_stage(out: Path, c: PretrainConfig, show_progress: bool) -> dict:
     from sportanim.models.pipeline import build_pipeline, load_pipeline, save_pipeline
     from sportanim.models.tokenizer import MotionTokenizer
@@ -141,7 +168,7 @@ def _dit_stage(out: Path, c: PretrainConfig, show_progress: bool) -> dict:
         pipe.vae = AutoencoderKLCogVideoX.from_pretrained(out / "vae")
         save_pipeline(pipe, start, preset=c.preset)
     overrides = {"strategy": "diffusion", "steps": c.dit_steps, "seed": c.seed, "checkpoint_every": 500,
-                 "log_every": 50, **c.dit_overrides}
+                 "log_every": 50, "diffusion.cache_dir": str(out / "cache"), **c.dit_overrides}
     config = load_config("tiny", overrides)
     data = _subset(out / "data", out / "data-dit", c.dit_clips)
     result = train(config, data, out / "dit-run", init=start, resume=True, show_progress=show_progress)
@@ -197,7 +224,8 @@ def _read_record(out: Path, c: PretrainConfig) -> dict:
     path = out / "pretrain.json"
     if path.is_file():
         record = json.loads(path.read_text())
-        if record["config"] != json.loads(json.dumps(asdict(c))):
+        known = {**asdict(PretrainConfig()), **record["config"]}  # fields added since: their defaults
+        if json.loads(json.dumps(known)) != json.loads(json.dumps(asdict(c))):
             raise ValueError(f"{out} holds a pretraining run with another config; use a new --out")
         return record
     return {"command": " ".join(["sportanim", *sys.argv[1:]]) if sys.argv else "", "config": asdict(c),
