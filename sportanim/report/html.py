@@ -99,7 +99,7 @@ def render(report: Report, versions: dict[str, str] | None = None) -> str:
                   f"</video><figcaption>{esc(c)}</figcaption></figure>" for c, p in report.videos]
     if report.timings:
         rows = "".join(f"<tr><td>{esc(k)}</td><td>{v:.1f}</td></tr>" for k, v in report.timings.items())
-        parts.append(f"<h2>Wall time</h2><table><thead><tr><th>stage</th><th>seconds</th></tr></thead>"
+        parts.append(f"<h2>Wall time of this invocation</h2><p class='notes'>A continued run counts only the work it redid.</p><table><thead><tr><th>stage</th><th>seconds</th></tr></thead>"
                      f"<tbody>{rows}</tbody></table>")
     if report.config_text:
         parts.append(f"<h2>Configuration</h2><pre>{esc(report.config_text)}</pre>")
