@@ -47,7 +47,7 @@ class PretrainConfig:
     vae_steps: int = 700
     tokenizer_steps: int = 4000
     tokenizer_batch: int = 16
-    dit_steps: int = 3000
+    dit_steps: int = 10000
     dit_clips: int = 192  # train clips the DiT sees (each costs two 49-frame VAE encodes to cache)
     dit_overrides: dict = field(default_factory=dict)  # TrainConfig fields for the DiT stage
 
