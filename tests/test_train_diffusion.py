@@ -30,6 +30,7 @@ from sportanim.train.data import DataError
 from sportanim.train.diffusion import DiffusionObjective, DiTSpec, merge_lora, posterior
 from sportanim.train.specs import InitError
 from sportanim.train.strategies import resolve
+from sportanim.video_io import write_video
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = {"strategy": "diffusion", "batch_size": 4, "log_every": 1, "data.frames": 17, "optim.warmup_steps": 2}
@@ -117,6 +118,7 @@ def test_staged_trains_the_tokenizer_then_the_dit_on_its_frozen_tokens(tmp_path,
     assert len(changed(dit0, dit2)) == len(dit0) - 2  # all but the unused text projection
     assert changed(tensors(weights / VAE_WEIGHTS), tensors(result.exports["dit"] / VAE_WEIGHTS)) == set()
     assert [s.name for s in resolve("staged")] == ["tokenizer", "diffusion"]
+    assert result.exports == {"tokenizer": stage1 / "final/tokenizer", "dit": stage2 / "final/pipeline"}
 
 
 def test_lora_trains_only_the_adapters_and_exports_them_merged(tmp_path, fsjd_dir, weights):
@@ -315,6 +317,10 @@ def test_bad_inputs_give_clear_errors(tmp_path, fsjd_dir, weights):
     first = json.loads((data / "manifest.jsonl").read_text().splitlines()[0])
     np.savez(data / first["joints"], joints=np.zeros((49, 17, 3), np.float32), intrinsics=np.eye(3, dtype=np.float32))
     with pytest.raises(DataError, match=f"clip {first['id']}.*17 joints per frame, expected 24"):
+        train(small(steps=1), data, tmp_path / "r2", init=weights, show_progress=False)
+    np.savez(data / first["joints"], **dict(np.load(fsjd_dir / first["joints"])))
+    write_video(data / first["video"], np.zeros((30, 16, 16, 3), np.uint8), fps=30)
+    with pytest.raises(DataError, match=f"clip {first['id']}.*video has 30 frames but the joints 49"):
         train(small(steps=1), data, tmp_path / "r2", init=weights, show_progress=False)
     with pytest.raises(InitError, match="needs their weights"):
         train(small(steps=1), fsjd_dir, tmp_path / "r3", show_progress=False)

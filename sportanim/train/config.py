@@ -169,8 +169,10 @@ def _check(ok: bool, name: str, rule: str, value: object) -> None:
 TRAIN_PRESETS: dict[str, TrainConfig] = {
     # Upstream's 4DMoT recipe (MTVCrafter train_vqvae.py defaults) on the released tokenizer.
     "mtvcrafter-7b": TrainConfig(),
-    # CPU, seconds to minutes: the tiny tokenizer on a synthetic FSJD folder. A higher lr and
-    # a short warm-up so that a few hundred steps show learning; cosine so the run ends calm.
+    # CPU, seconds to minutes: the tiny tokenizer (or the tiny MV-DiT, with the tiny VAE) on a
+    # synthetic FSJD folder. A higher lr and a short warm-up so that a few hundred steps show
+    # learning; cosine so the run ends calm. The 7B preset's optim is upstream's 4DMoT recipe:
+    # MV-DiT fine-tuning at 7B wants its own lr (a config file or --lr).
     "tiny": TrainConfig(
         steps=200, batch_size=8, seed=0, checkpoint_every=50, keep=2, log_every=10,
         optim=OptimConfig(lr=1e-3, warmup_steps=10, schedule="cosine", max_grad_norm=1.0),

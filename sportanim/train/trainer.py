@@ -89,11 +89,13 @@ def train(config: TrainConfig, data: str | Path, out: str | Path, init: str | Pa
     inits = _init_map(init, stages)
     _check_frozen_inits(stages, inits)
     out = Path(out)
-    result = None
+    result, exports = None, {}
     for i, stage in enumerate(stages):
         run = out if len(stages) == 1 else out / f"stage{i + 1}-{stage.name}"
         result = Trainer(config, stage, Path(data), run, inits, resume, show_progress, list(callbacks)).run()
         inits.update(result.exports)  # later stages start from (and freeze) what this one trained
+        exports.update(result.exports)
+    result.exports = exports  # every stage's exports (staged: tokenizer and pipeline)
     return result
 
 
