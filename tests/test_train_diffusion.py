@@ -225,7 +225,10 @@ def test_interrupted_and_resumed_run_equals_the_straight_run(tmp_path, fsjd_dir,
         train(cfg, fsjd_dir, tmp_path / "run", init=weights, show_progress=False, callbacks=[kill_at_5])
     assert latest_checkpoint(tmp_path / "run/checkpoints").name == "step-000003"
     shutil.rmtree(tmp_path / "run/cache")  # a resume recomputes what it needs: the same numbers
-    train(cfg, fsjd_dir, tmp_path / "run", init=weights, resume=True, show_progress=False)
+    elsewhere = small(steps=6, checkpoint_every=3, diffusion__ema_decay=0.9, diffusion__reference_frame="random",
+                      diffusion__cache_dir=str(tmp_path / "cache"))  # the cache may move on resume
+    train(elsewhere, fsjd_dir, tmp_path / "run", init=weights, resume=True, show_progress=False)
+    assert any((tmp_path / "cache").iterdir())
     for name in ("model.safetensors", "extra_state.safetensors"):  # weights and their EMA
         a = tensors(tmp_path / "run/checkpoints/step-000006" / name)
         b = tensors(straight / "checkpoints/step-000006" / name)

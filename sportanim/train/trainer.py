@@ -54,7 +54,8 @@ from sportanim.train.strategies import Stage, resolve
 
 CHECKPOINTS = "checkpoints"
 # Fields a resumed run may change: they do not alter the math of the steps already taken.
-RESUMABLE_CHANGES = ("steps", "checkpoint_every", "keep", "log_every")
+RESUMABLE_CHANGES = ("steps", "checkpoint_every", "keep", "log_every", "diffusion.cache", "diffusion.cache_dir",
+                     "diffusion.gradient_checkpointing")
 
 
 class RunFolderError(ValueError):
