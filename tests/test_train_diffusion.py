@@ -282,6 +282,7 @@ def test_two_cpu_processes_match_one_process(tmp_path, fsjd_dir, weights):
         [m["loss"] for m in metrics(tmp_path / "one")], abs=1e-9)
 
 
+@pytest.mark.slow  # a subprocess: ~8 s
 def test_latent_cache_is_hit_after_the_first_epoch_and_missed_for_new_vae_weights(tmp_path, fsjd_dir, weights):
     cache = tmp_path / "cache"
     cfg = small(steps=7, checkpoint_every=7, diffusion__cache_dir=str(cache))  # 18 windows: epoch 2 from step 5
