@@ -200,13 +200,17 @@ def _subset(data: Path, folder: Path, clips: int) -> Path:
 @torch.no_grad()
 def tokenizer_mpjpe(tokenizer_dir: str | Path, data: str | Path, split: str = "eval") -> float:
     """Mean per-joint position error (mm, camera space) of tokenizer encode -> decode over the
-    clips of ``split``, normalised with the stats saved beside the tokenizer."""
+    clips of ``split``, normalised with the stats saved with the tokenizer (its folder, or the
+    pipeline folder holding it)."""
     import numpy as np
 
     from sportanim.models.tokenizer import MotionTokenizer
 
     tokenizer = MotionTokenizer.from_pretrained(tokenizer_dir).eval()
-    stats = json.loads((Path(tokenizer_dir) / fsjd.STATS_NAME).read_text())
+    stats_file = Path(tokenizer_dir) / fsjd.STATS_NAME
+    if not stats_file.is_file():  # a pipeline weights folder keeps its stats beside tokenizer/
+        stats_file = Path(tokenizer_dir).parent / fsjd.STATS_NAME
+    stats = json.loads(stats_file.read_text())
     mean, std = (torch.tensor(np.asarray(stats[k]), dtype=torch.float32) for k in ("mean", "std"))
     errors = []
     for record in fsjd.read_manifest(data):
