@@ -48,33 +48,15 @@ from sportanim.train.clips import ClipsDataset
 from sportanim.train.config import ConfigError, TrainConfig
 from sportanim.train.data import JointStats, sample_seed
 from sportanim.train.latent_cache import LatentCache, model_hash
-from sportanim.train.specs import InitError, TokenizerSpec
+from sportanim.train.specs import InitError, TokenizerSpec, is_pipeline_folder
 
 # Purposes of the per-sample draws (sample_seed's third argument)
 _NOISE, _REFERENCE = 0xD1F, 0x2EF
-# A pipeline weights folder's parts (sportanim.models.pipeline)
-PIPELINE_PARTS = ("tokenizer", "transformer", "vae")
-UPSTREAM_TOKENIZER_FILE = "mp_rank_00_model_states.pt"
 # LoRA targets: both attentions' projections and the feed-forward's two linears, in every block
 LORA_TARGETS = r".*transformer_blocks\.\d+\.((attn0|attn1)\.(to_q|to_k|to_v|to_out\.0)|ff\.net\.(0\.proj|2))"
 
 
 # --------------------------------------------------------------------------- weights folders
-
-
-def is_pipeline_folder(path: str | Path) -> bool:
-    """A pipeline weights folder holds tokenizer/, transformer/ and vae/."""
-    path = Path(path)
-    return path.is_dir() and all((path / part).is_dir() for part in PIPELINE_PARTS)
-
-
-def pipeline_inits(folder: Path, names: set[str]) -> dict[str, Path]:
-    """The init of each spec in ``names`` taken from pipeline weights folder ``folder``."""
-    tokenizer = folder / "tokenizer"
-    if (tokenizer / UPSTREAM_TOKENIZER_FILE).is_file():
-        tokenizer = tokenizer / UPSTREAM_TOKENIZER_FILE
-    found = {"tokenizer": tokenizer, "dit": folder, "vae": folder / "vae"}
-    return {name: path for name, path in found.items() if name in names}
 
 
 def _read_json(path: Path) -> dict:

@@ -42,6 +42,28 @@ class InitError(ValueError):
     """Init weights that cannot be loaded into the configured model."""
 
 
+# --------------------------------------------------------------------------- inits
+
+# A pipeline weights folder's parts (sportanim.models.pipeline)
+PIPELINE_PARTS = ("tokenizer", "transformer", "vae")
+UPSTREAM_TOKENIZER_FILE = "mp_rank_00_model_states.pt"
+
+
+def is_pipeline_folder(path: str | Path) -> bool:
+    """A pipeline weights folder holds tokenizer/, transformer/ and vae/."""
+    path = Path(path)
+    return path.is_dir() and all((path / part).is_dir() for part in PIPELINE_PARTS)
+
+
+def pipeline_inits(folder: Path, names: set[str]) -> dict[str, Path]:
+    """The init of each spec in ``names`` taken from pipeline weights folder ``folder``."""
+    tokenizer = folder / "tokenizer"
+    if (tokenizer / UPSTREAM_TOKENIZER_FILE).is_file():
+        tokenizer = tokenizer / UPSTREAM_TOKENIZER_FILE
+    found = {"tokenizer": tokenizer, "dit": folder, "vae": folder / "vae"}
+    return {name: path for name, path in found.items() if name in names}
+
+
 # --------------------------------------------------------------------------- distributed
 
 

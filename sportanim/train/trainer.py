@@ -108,7 +108,7 @@ def _init_map(init, stages: tuple[Stage, ...]) -> dict[str, Path]:
         return {}
     used = {name for stage in stages for name in stage.specs}
     if not isinstance(init, dict):
-        from sportanim.train.diffusion import is_pipeline_folder, pipeline_inits
+        from sportanim.train.specs import is_pipeline_folder, pipeline_inits
 
         if is_pipeline_folder(init):
             return pipeline_inits(Path(init), used)
