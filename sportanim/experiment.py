@@ -164,7 +164,7 @@ class ModelWeights:
 @dataclass
 class ExperimentResult:
     out: Path
-    tables: list  # sportanim.report.tables.Table: Table 1, Table 2
+    tables: list  # sportanim.eval.tables.Table: Table 1, Table 2
     report: Path
     timings: dict[str, float]
     results: dict[str, dict]
@@ -382,7 +382,7 @@ def _generate(config: ExperimentConfig, weights: ModelWeights, data: Path, recor
 
 def _evaluate(config: ExperimentConfig, with_video: bool, data: Path, folder: Path, show_progress: bool) -> dict:
     from sportanim.eval.evaluate import POSE_METRICS, evaluate
-    from sportanim.report.tables import TABLE2_METRICS
+    from sportanim.eval.tables import TABLE2_METRICS
 
     metrics = list(POSE_METRICS) + (list(TABLE2_METRICS) if with_video else [])
     return evaluate(data, folder, metrics=metrics, out=folder / "evaluation.json",
@@ -394,22 +394,18 @@ def _evaluate(config: ExperimentConfig, with_video: bool, data: Path, folder: Pa
 
 
 def make_tables(results: dict[str, dict], diffusion_row: bool = True) -> list:
-    """Table 1 (tokenizer) and Table 2 (video) from each model's evaluation results."""
-    from sportanim.report.tables import TABLE1_METRICS, TABLE2_METRICS, Table
+    """Table 1 (tokenizer) and Table 2 (video) from each model's evaluation results; the
+    tables add the motion-FID feature and the video protocols to their notes themselves."""
+    from sportanim.eval.tables import table1, table2
 
-    fid = results["base"]["metrics"].get("motion_fid", {})
-    t1_notes = ["MPJPE: camera space, no alignment, mm (the paper's tokenizer MPJPE), "
-                "tokenizer encode -> decode of the eval clips' joints"]
-    if fid.get("feature"):
-        t1_notes.append(f"motion FID feature: {fid['feature']}")
-    table1 = Table("table1", "Table 1: motion tokenizer on the eval jumps", TABLE1_METRICS,
-                   [(TABLE1_LABELS[k], results[k]) for k in MODELS], t1_notes)
+    t1 = table1({TABLE1_LABELS[k]: results[k] for k in MODELS},
+                ["MPJPE: camera space, no alignment, mm (the paper's tokenizer MPJPE), "
+                 "tokenizer encode -> decode of the eval clips' joints"],
+                title="Table 1: motion tokenizer on the eval jumps")
     rows = ["base", "staged"] + (["diffusion"] if diffusion_row else [])
-    protocols = [f"{name.upper().replace('_', '-')}: {results['base']['metrics'][name].get('protocol', '')}"
-                 for name in ("fvd", "fid_vid", "fid") if name in results["base"]["metrics"]]
-    table2 = Table("table2", "Table 2: video quality on the eval jumps, before vs after fine-tuning",
-                   TABLE2_METRICS, [(TABLE2_LABELS[k], results[k]) for k in rows], protocols)
-    return [table1, table2]
+    t2 = table2({TABLE2_LABELS[k]: results[k] for k in rows},
+                title="Table 2: video quality on the eval jumps, before vs after fine-tuning")
+    return [t1, t2]
 
 
 def _write_outputs(config: ExperimentConfig, out: Path, data: Path, records: list,
@@ -420,7 +416,7 @@ def _write_outputs(config: ExperimentConfig, out: Path, data: Path, records: lis
     from sportanim import fsjd
     from sportanim.report import figures
     from sportanim.report.html import Report, write_report
-    from sportanim.report.tables import write_tables
+    from sportanim.eval.tables import write_tables
 
     write_tables(tables, out)
     clips = _figure_clips(data, [r for r in records if r.id in figure_ids], out / "generated")
@@ -439,7 +435,7 @@ def _write_outputs(config: ExperimentConfig, out: Path, data: Path, records: lis
                     yaml.safe_dump(config.to_dict(), sort_keys=False), timings)
     path = write_report(report, out / "report.html")
     record = {"config": config.to_dict(), "timings_s": timings, "total_s": round(sum(timings.values()), 1),
-              "notes": notes, "tables": {t.key: t.to_json() for t in tables}, "report": str(path)}
+              "notes": notes, "tables": {t.key: t.to_dict() for t in tables}, "report": str(path)}
     (out / "experiment.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
 
@@ -493,7 +489,7 @@ def print_summary(result: ExperimentResult, console=None) -> None:
 
     console = console or Console(soft_wrap=True)
     for table in result.tables:
-        console.print(table.markdown(), highlight=False, markup=False)
+        console.print(table.to_markdown(), highlight=False, markup=False)
     for note in result.notes:
         console.print(f"note: {note}", highlight=False, markup=False)
     console.print(f"wall time {sum(result.timings.values()):.0f} s "

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from sportanim.eval import weights as W
 from sportanim.eval.evaluate import evaluate, parse_metrics
-from sportanim.eval.tables import UNCALIBRATED, table1, table2
+from sportanim.eval.tables import UNCALIBRATED, table1, table2, write_tables
 from sportanim.fsjd import read_manifest
 from sportanim.synth.dataset import SynthConfig, synthesize
 
@@ -127,24 +127,37 @@ def _entry(value, calibrated=True, **extra):
 
 def test_tables_layout_and_uncalibrated_marks(tmp_path):
     feature = "49-frame windows of ..."
-    models = {f"Model {i}": {"metrics": {"mpjpe": _entry(280.0 + i),
+    models = {f"Model {i}": {"metrics": {"mpjpe": _entry(280.0 + i / 3),
                                          "motion_fid": _entry(100.0 * i, feature=feature)}}
               for i in (1, 2, 3)}
-    t1 = table1(models)
+    t1 = table1(models, ["a caller's note"])
     md = t1.to_markdown()
-    assert md.count("| Model") == 3 and "MPJPE (mm)" in md and f"motion FID: {feature}" in md
+    assert md.count("| Model") == 3 and "| model | MPJPE (mm) ↓ | motion FID ↓ |" in md
+    assert f"| {280 + 2 / 3:.2f} |" in md
+    assert t1.all_notes() == ["a caller's note", f"motion FID feature: {feature}"]  # all calibrated
     rows = list(csv.reader(io.StringIO(t1.to_csv())))
-    assert rows[0] == ["model", "mpjpe", "motion_fid"] and rows[2] == ["Model 2", "282.00", "200.00"]
-    video = {"fvd": _entry(479.15, False), "fid_vid": _entry(39.11, False), "psnr": _entry(13.1),
-             "ssim": _entry(0.457), "lpips": _entry(0.525, False), "fid": _entry(35.67, False)}
-    t2 = table2({"metrics": video}, {"metrics": {**video, "ssim": _entry(0.577)}})
+    assert rows[0] == ["model", "mpjpe", "motion_fid", "uncalibrated"]
+    assert float(rows[2][1]) == 280.0 + 2 / 3 and rows[2][3] == ""  # CSV keeps full precision
+    video = {"fvd": _entry(479.15, False, protocol="I3D windows"), "fid_vid": _entry(39.11, False),
+             "psnr": _entry(13.1), "ssim": _entry(0.457), "lpips": _entry(0.525, False),
+             "fid": _entry(35.67, False)}
+    t2 = table2({"before": {"metrics": video}, "after": {"metrics": {**video, "ssim": _entry(0.577)}},
+                 "not rated": None})
     md2 = t2.to_markdown()
-    assert "479.15 (uncalibrated)" in md2 and "| 0.577 |" in md2 and UNCALIBRATED + ":" in md2
+    assert "479.15 (uncalibrated)" in md2 and "| 0.577 |" in md2 and "FVD protocol: I3D windows" in md2
+    assert "| not rated | - | - |" in md2
+    uncalibrated_note = next(n for n in t2.all_notes() if n.startswith(UNCALIBRATED))
+    assert "FVD, FID-VID, LPIPS, FID" in uncalibrated_note and "SSIM" not in uncalibrated_note
     header = md2.splitlines()[2]
     assert [h.strip() for h in header.strip("|").split("|")][1:] == [
         "FVD ↓", "FID-VID ↓", "PSNR (dB) ↑", "SSIM ↑", "LPIPS ↓", "FID ↓"]
-    paths = t2.write(tmp_path / "table2")
-    assert [p.suffix for p in paths] == [".md", ".csv", ".json"]
-    data = json.loads(paths[2].read_text())
-    assert data["rows"][0]["fvd"] == {"value": 479.15, "calibrated": False}
-    assert data["rows"][1]["label"] == "After fine-tuning (staged)"
+    paths = write_tables([t1, t2], tmp_path)
+    assert sorted(paths) == ["table1.csv", "table2.csv", "tables.json", "tables.md"]
+    data = json.loads(paths["tables.json"].read_text())
+    assert data["table2"]["rows"][0]["metrics"]["fvd"] == {"value": 479.15, "calibrated": False}
+    assert data["table2"]["rows"][2] == {"model": "not rated", "metrics": {}}
+    assert data["table1"]["paper"]["3 staged"]["mpjpe"] > 0  # the paper's numbers beside ours
+    video["psnr"] = _entry(float("inf"))
+    with pytest.raises(ValueError, match="non-finite psnr"):
+        write_tables([table2({"inf": video})], tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()

@@ -13,7 +13,7 @@ import pytest
 
 from sportanim.experiment import (ExperimentConfig, ExperimentData, ExperimentReport, ExperimentSampling,
                                   ExperimentTraining, load_experiment_config, make_tables, run_experiment)
-from sportanim.report.tables import TABLE1_METRICS, TABLE2_METRICS, UNCALIBRATED_MARK, write_tables
+from sportanim.eval.tables import TABLE1_METRICS, TABLE2_METRICS, UNCALIBRATED, write_tables
 from sportanim.train.config import ConfigError
 
 
@@ -89,7 +89,7 @@ def test_micro_experiment_writes_tables_figure_and_report(micro_run):
         rows = list(csv.reader(f))
     assert rows[0] == ["model", *TABLE2_METRICS, "uncalibrated"] and len(rows) == 3
     markdown = (out / "tables.md").read_text()
-    assert "| model | MPJPE (mm) ↓ | motion FID ↓ |" in markdown and UNCALIBRATED_MARK in markdown
+    assert "| model | MPJPE (mm) ↓ | motion FID ↓ |" in markdown and UNCALIBRATED in markdown
     # Figure 2 and the curves are PNGs with pixels.
     from PIL import Image
 
@@ -115,7 +115,7 @@ def test_rerun_continues_and_other_config_is_refused(micro_run, monkeypatch):
     again = run_experiment(micro_config(diffusion_row=False), micro_run.out, show_progress=False)
     first = json.loads((micro_run.out / "tables.json").read_text())
     assert first["table1"]["rows"] == [dict(r) for r in json.loads(json.dumps(
-        {t.key: t.to_json() for t in again.tables}))["table1"]["rows"]]
+        {t.key: t.to_dict() for t in again.tables}))["table1"]["rows"]]
     assert again.timings["generate base"] < 5  # nothing left to generate
     with pytest.raises(ValueError, match="another config"):
         run_experiment(micro_config(diffusion_row=True), micro_run.out, show_progress=False)
@@ -152,7 +152,7 @@ def test_tables_layout_marks_and_refuses_nan(tmp_path):
     md = paths["tables.md"].read_text()
     assert f"{pose['tokenizer']['mpjpe']:.2f}" in md
     assert f"{video['ssim']:.3f} |" in md  # SSIM needs no extractor: never marked; LPIPS does
-    assert f"{video['lpips']:.3f}{UNCALIBRATED_MARK}" in md
+    assert f"{video['lpips']:.3f} {UNCALIBRATED}" in md
     rows = list(csv.reader(paths["table1.csv"].open()))
     assert float(rows[2][1]) == pose["tokenizer"]["mpjpe"]
     results["staged"]["metrics"]["fvd"]["value"] = float("nan")

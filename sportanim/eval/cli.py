@@ -31,7 +31,7 @@ def evaluate_command(
 ) -> None:
     """Score generated videos/poses against the real clips (FVD, FID-VID, FID, PSNR, SSIM, LPIPS, MPJPE, motion FID)."""
     from sportanim.eval.evaluate import DEFAULT_OUT_NAME, evaluate
-    from sportanim.eval.tables import HEADERS, Table
+    from sportanim.eval.tables import Table, format_entry, header_of
 
     paths = {"inception": inception, "i3d": i3d, "r3d50": r3d50, "alexnet": alexnet}
     try:
@@ -42,11 +42,11 @@ def evaluate_command(
     except (ValueError, OSError) as error:
         console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         raise typer.Exit(2)
-    table = Table("", tuple(results["metrics"]), [("generated", results["metrics"])])
+    metrics = results["metrics"]
     typer.echo(f"{len(results['clips'])} clips")
-    for name in results["metrics"]:
-        typer.echo(f"  {HEADERS.get(name, name):<28} {table.cell(results['metrics'], name)}")
-    for note in table.footnotes():
+    for name in metrics:
+        typer.echo(f"  {header_of(name):<28} {format_entry(metrics[name], name)}")
+    for note in Table("results", "", tuple(metrics), [("generated", results)]).all_notes():
         typer.echo(f"  {note}")
     for note in results["notes"]:
         console.print(f"note: {note}", highlight=False, soft_wrap=True)

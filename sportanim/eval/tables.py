@@ -1,14 +1,16 @@
-"""Result tables as Markdown, CSV and JSON, in the paper's layouts.
+"""The paper's two tables from evaluation results, as Markdown, CSV and JSON.
 
-A table is rows of ``evaluate`` results (``{"metric": {"value": ..., "calibrated": ...}}``)
-under chosen metric columns. A value from an uncalibrated extractor (random weights) is
-printed as ``12.34 (uncalibrated)``; a missing one as ``-``. Footnotes name the motion
-feature behind motion FID and what made a value uncalibrated.
+- Table 1 (tokenizer): one row per model, MPJPE (mm, camera space) and motion FID.
+- Table 2 (video): one row per model (before / after fine-tuning), FVD, FID-VID, PSNR, SSIM,
+  LPIPS, FID.
 
-- Table 1 (tokenizer): one row per fine-tuned model (1 tokenizer only, 2 diffusion only,
-  3 staged), columns MPJPE (mm) and motion FID.
-- Table 2 (video): rows before / after staged fine-tuning, columns FVD, FID-VID, PSNR,
-  SSIM, LPIPS, FID.
+A row is ``(label, results)`` where results are ``evaluate``'s output or just its
+"metrics" dict (``{name: {"value": ..., "calibrated": ...}}``). A value whose extractor ran
+on random weights is printed ``12.34 (uncalibrated)`` and a note below says why; a missing
+one ``-``. Notes also name the motion-FID feature and the FVD / FID-VID / FID protocols the
+rows were computed with. CSV and JSON keep full-precision numbers; JSON also carries the
+paper's numbers for the reader's comparison. A NaN or infinity is refused: it would mean a
+bug upstream.
 """
 
 from __future__ import annotations
@@ -16,109 +18,161 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sportanim.video_io import atomic_path
 
 UNCALIBRATED = "(uncalibrated)"
-HEADERS = {"mpjpe": "MPJPE (mm) ↓", "root_mpjpe": "root-aligned MPJPE (mm) ↓",
-           "pa_mpjpe": "PA-MPJPE (mm) ↓", "accel_error": "accel. error (mm/frame²) ↓",
-           "motion_fid": "motion FID ↓", "fvd": "FVD ↓", "fid_vid": "FID-VID ↓",
-           "psnr": "PSNR (dB) ↑", "ssim": "SSIM ↑", "lpips": "LPIPS ↓", "fid": "FID ↓"}
-DIGITS = {"ssim": 3, "lpips": 3}  # the paper's precision; others 2
-TABLE1_COLUMNS = ("mpjpe", "motion_fid")
-TABLE2_COLUMNS = ("fvd", "fid_vid", "psnr", "ssim", "lpips", "fid")
+# metric -> (column label, lower is better, decimals as in the paper)
+COLUMNS = {
+    "mpjpe": ("MPJPE (mm)", True, 2), "root_mpjpe": ("root-aligned MPJPE (mm)", True, 2),
+    "pa_mpjpe": ("PA-MPJPE (mm)", True, 2), "accel_error": ("accel. error (mm/frame²)", True, 2),
+    "motion_fid": ("motion FID", True, 2), "fvd": ("FVD", True, 2), "fid_vid": ("FID-VID", True, 2),
+    "psnr": ("PSNR (dB)", False, 2), "ssim": ("SSIM", False, 3), "lpips": ("LPIPS", True, 3),
+    "fid": ("FID", True, 2),
+}
+TABLE1_METRICS = ("mpjpe", "motion_fid")
+TABLE2_METRICS = ("fvd", "fid_vid", "psnr", "ssim", "lpips", "fid")
+# The paper's numbers (MTVCRAFTER_FACTS.md), for the reader's comparison; never computed here.
+PAPER = {
+    "table1": {"1 tokenizer only": {"mpjpe": 287.28, "motion_fid": 186.17},
+               "2 diffusion only": {"mpjpe": 302.47, "motion_fid": 2798.47},
+               "3 staged": {"mpjpe": 287.28, "motion_fid": 186.17}},
+    "table2": {"before": {"fvd": 479.15, "fid_vid": 39.11, "psnr": 13.10, "ssim": 0.457,
+                          "lpips": 0.525, "fid": 35.67},
+               "after staged": {"fvd": 303.39, "fid_vid": 35.30, "psnr": 13.58, "ssim": 0.577,
+                                "lpips": 0.530, "fid": 35.73}},
+}
+
+
+def header_of(metric: str) -> str:
+    """Column header with the better direction: ``"FVD ↓"``."""
+    label, lower, _ = COLUMNS.get(metric, (metric, True, 2))
+    return f"{label} {'↓' if lower else '↑'}"
+
+
+def format_entry(entry: dict | None, metric: str) -> str:
+    """One metric's result as printed in a table cell."""
+    if entry is None or entry.get("value") is None:
+        return "-"
+    text = f"{entry['value']:.{COLUMNS.get(metric, ('', True, 2))[2]}f}"
+    return text if entry.get("calibrated", True) else f"{text} {UNCALIBRATED}"
 
 
 @dataclass
 class Table:
+    """``rows``: (label, ``evaluate`` results or their "metrics" dict; None for an empty row).
+    ``notes``: the caller's lines, printed before the ones derived from the rows."""
+
+    key: str
     title: str
-    columns: tuple[str, ...]
-    rows: list[tuple[str, dict]] = field(default_factory=list)  # (label, metrics dict)
+    metrics: tuple[str, ...]
+    rows: list[tuple[str, dict | None]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     row_header: str = "model"
 
-    # ------------------------------------------------------------------ cells
-    def cell(self, metrics: dict, name: str) -> str:
-        entry = metrics.get(name)
-        if entry is None or entry.get("value") is None:
-            return "-"
-        text = f"{entry['value']:.{DIGITS.get(name, 2)}f}"
-        return text if entry.get("calibrated", True) else f"{text} {UNCALIBRATED}"
+    def entry(self, results: dict | None, metric: str) -> dict | None:
+        metrics = (results or {}).get("metrics", results or {})
+        return metrics.get(metric)
 
-    def footnotes(self) -> list[str]:
-        notes = []
-        for _, metrics in self.rows:
-            feature = metrics.get("motion_fid", {}).get("feature")
-            if feature and "motion_fid" in self.columns and f"motion FID: {feature}" not in notes:
-                notes.append(f"motion FID: {feature}")
-        if any(not m[c].get("calibrated", True) for _, m in self.rows for c in self.columns
-               if c in m):
-            notes.append(f"{UNCALIBRATED}: computed with randomly initialised feature "
-                         "extractors (published weights not found); compare only with each "
-                         "other, never with published numbers")
+    def _entries(self, metric: str) -> list[dict]:
+        return [e for _, r in self.rows if (e := self.entry(r, metric)) is not None]
+
+    def uncalibrated(self) -> list[str]:
+        """Metrics of this table that ran on a random-weights extractor in any row."""
+        return [m for m in self.metrics if any(e.get("calibrated") is False for e in self._entries(m))]
+
+    def all_notes(self) -> list[str]:
+        """The caller's notes, the motion-FID feature and video protocols, the uncalibrated line."""
+        notes = list(self.notes)
+        for metric, what in (("motion_fid", "feature"), ("fvd", "protocol"), ("fid_vid", "protocol"),
+                             ("fid", "protocol")):
+            if metric not in self.metrics:
+                continue
+            for text in dict.fromkeys(e[what] for e in self._entries(metric) if e.get(what)):
+                notes.append(f"{COLUMNS[metric][0]} {what}: {text}")
+        bad = self.uncalibrated()
+        if bad:
+            names = ", ".join(COLUMNS[m][0] for m in bad)
+            notes.append(f"{UNCALIBRATED}: {names} computed with randomly initialised feature extractors "
+                         "(the published weights files were not given); compare them between rows of "
+                         "this table only, never with published numbers")
         return notes
 
-    # ---------------------------------------------------------------- formats
+    def check_finite(self) -> None:
+        for label, results in self.rows:
+            for m in self.metrics:
+                e = self.entry(results, m)
+                if e is not None and e.get("value") is not None and not math.isfinite(float(e["value"])):
+                    raise ValueError(f"{self.title}: {label} has a non-finite {m} ({e['value']})")
+
+    # ---- formats
+
+    def header(self) -> list[str]:
+        return [self.row_header] + [header_of(m) for m in self.metrics]
+
+    def text_rows(self) -> list[list[str]]:
+        return [[label] + [format_entry(self.entry(r, m), m) for m in self.metrics] for label, r in self.rows]
+
     def to_markdown(self) -> str:
-        header = [self.row_header] + [HEADERS.get(c, c) for c in self.columns]
-        lines = [f"**{self.title}**", "", "| " + " | ".join(header) + " |",
-                 "| " + " | ".join("---" for _ in header) + " |"]
-        for label, metrics in self.rows:
-            lines.append("| " + " | ".join([label] + [self.cell(metrics, c)
-                                                      for c in self.columns]) + " |")
-        notes = self.footnotes()
-        return "\n".join(lines + ([""] + [f"- {n}" for n in notes] if notes else [])) + "\n"
+        head = self.header()
+        lines = [f"**{self.title}**", "", "| " + " | ".join(head) + " |",
+                 "| " + " | ".join(["---"] + ["---:"] * len(self.metrics)) + " |"]
+        lines += ["| " + " | ".join(r) + " |" for r in self.text_rows()]
+        lines += [""] + [f"- {n}" for n in self.all_notes()]
+        return "\n".join(lines).rstrip() + "\n"
 
     def to_csv(self) -> str:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow([self.row_header] + list(self.columns))
-        for label, metrics in self.rows:
-            writer.writerow([label] + [self.cell(metrics, c) for c in self.columns])
-        return buffer.getvalue()
+        """Full-precision values; the last column lists the row's uncalibrated metrics."""
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow([self.row_header, *self.metrics, "uncalibrated"])
+        for label, results in self.rows:
+            entries = [self.entry(results, m) for m in self.metrics]
+            bad = [m for m, e in zip(self.metrics, entries) if e is not None and e.get("calibrated") is False]
+            writer.writerow([label, *("" if e is None else repr(float(e["value"])) for e in entries),
+                             ";".join(bad)])
+        return buf.getvalue()
 
     def to_dict(self) -> dict:
         rows = []
-        for label, metrics in self.rows:
-            cells = {c: ({"value": metrics[c]["value"],
-                          "calibrated": metrics[c].get("calibrated", True)}
-                         if c in metrics else None) for c in self.columns}
-            rows.append({"label": label, **cells})
-        return {"title": self.title, "columns": list(self.columns), "rows": rows,
-                "footnotes": self.footnotes()}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
-
-    def write(self, stem: str | os.PathLike) -> list[Path]:
-        """Write ``stem.md``, ``stem.csv`` and ``stem.json`` atomically; returns the paths."""
-        stem = Path(stem)
-        stem.parent.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for suffix, text in ((".md", self.to_markdown()), (".csv", self.to_csv()),
-                             (".json", self.to_json())):
-            path = stem.with_name(stem.name + suffix)
-            with atomic_path(path) as tmp:
-                tmp.write_text(text, encoding="utf-8")
-            paths.append(path)
-        return paths
+        for label, results in self.rows:
+            values = {m: {"value": float(e["value"]), "calibrated": e.get("calibrated", True)}
+                      for m in self.metrics if (e := self.entry(results, m)) is not None}
+            rows.append({self.row_header: label, "metrics": values})
+        return {"title": self.title, "columns": {m: COLUMNS.get(m, (m,))[0] for m in self.metrics},
+                "lower_is_better": {m: COLUMNS.get(m, (m, True))[1] for m in self.metrics}, "rows": rows,
+                "notes": self.all_notes(), "paper": PAPER.get(self.key, {})}
 
 
-def _metrics_of(results: dict) -> dict:
-    """``evaluate``'s full result or just its "metrics" dict."""
-    return results.get("metrics", results)
+def table1(models: dict[str, dict | None], notes: list[str] | None = None,
+           title: str = "Table 1: motion tokenizer after fine-tuning") -> Table:
+    """Tokenizer table: ``{"1 tokenizer only": results, ...}`` -> MPJPE, motion FID."""
+    return Table("table1", title, TABLE1_METRICS, list(models.items()), list(notes or []))
 
 
-def table1(models: dict[str, dict]) -> Table:
-    """Tokenizer table: ``{"Model 1 (tokenizer)": results, ...}`` -> MPJPE, motion FID."""
-    return Table("Table 1: motion tokenizer after fine-tuning", TABLE1_COLUMNS,
-                 [(label, _metrics_of(r)) for label, r in models.items()])
+def table2(models: dict[str, dict | None], notes: list[str] | None = None,
+           title: str = "Table 2: generated videos before and after fine-tuning") -> Table:
+    """Video table: ``{"before: ...": results, "after: staged": results}`` -> the six video metrics."""
+    return Table("table2", title, TABLE2_METRICS, list(models.items()), list(notes or []))
 
 
-def table2(before: dict, after: dict, before_label: str = "Before fine-tuning",
-           after_label: str = "After fine-tuning (staged)") -> Table:
-    """Video table: the base model zero-shot against the staged strategy."""
-    return Table("Table 2: generated videos before and after fine-tuning", TABLE2_COLUMNS,
-                 [(before_label, _metrics_of(before)), (after_label, _metrics_of(after))])
+def write_tables(tables: list[Table], out: str | Path) -> dict[str, Path]:
+    """``tables.md``, ``tables.json`` and one ``<key>.csv`` per table in ``out``, atomically,
+    after checking every value is finite. Returns the written paths by file name."""
+    out = Path(out)
+    for table in tables:
+        table.check_finite()
+    out.mkdir(parents=True, exist_ok=True)
+    texts = {"tables.md": "\n".join(t.to_markdown() for t in tables),
+             "tables.json": json.dumps({t.key: t.to_dict() for t in tables}, indent=2, allow_nan=False,
+                                       ensure_ascii=False) + "\n"}
+    texts.update({f"{t.key}.csv": t.to_csv() for t in tables})
+    paths = {}
+    for name, text in texts.items():
+        with atomic_path(out / name) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+        paths[name] = out / name
+    return paths

@@ -1,7 +1,7 @@
 """The experiment's outputs for people: paper-layout tables, figures and a self-contained
 ``report.html``. Reads results and files; trains and evaluates nothing.
 
-- ``tables``: Table 1 (tokenizer) and Table 2 (video) as Markdown, CSV and JSON;
+- tables: ``sportanim.eval.tables`` (Table 1 and Table 2, Markdown, CSV and JSON);
 - ``figures``: Figure 2 (frames of each model beside ground truth and skeletons) and
   training curves, as PNG;
 - ``html``: one HTML file with everything embedded (base64), which opens offline.

@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sportanim.report.tables import Table
+from sportanim.eval.tables import Table
 from sportanim.video_io import atomic_path
 
 LIBRARIES = ("sportanim", "torch", "torchvision", "diffusers", "accelerate", "peft", "numpy", "scipy",
