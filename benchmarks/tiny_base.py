@@ -11,8 +11,11 @@ follow the driving motion?
    on some channel. The share of projected joints (in frame) landing on body pixels is
    measured for: the ground-truth clip (ceiling), the VAE round trip (ceiling of anything the
    DiT can produce), the video generated from the true motion, the same video scored against
-   time-shuffled joints, and a video generated from time-shuffled joints scored against the
-   true ones.
+   time-shuffled joints, a video generated from time-shuffled joints scored against the true
+   ones, and a video of this reference driven by the next eval clip's motion scored against
+   that motion and against this clip's; limb joints (knees, ankles, feet, elbows, wrists,
+   hands) also on their own, since the follow camera keeps the trunk in place whatever the
+   frame order.
 
     python benchmarks/tiny_base.py [--weights DIR] [--data runs/pretrain-tiny/data] [--clips 12]
 
@@ -37,6 +40,7 @@ from sportanim.synth.render import render_rink, to_uint8
 
 ROOT = Path(__file__).resolve().parent
 SHARED = ROOT.parent.parent / "shared" / "data" / "mtvcrafter_samples"
+LIMBS = [4, 5, 7, 8, 10, 11, 18, 19, 20, 21, 22, 23]  # knees, ankles, feet, elbows, wrists, hands: what moves
 THRESHOLD = 40  # of 255: H.264 and VAE noise on the ice stays well below, a body well above
 
 
@@ -97,10 +101,13 @@ def joints_on_body_study(weights: Path, data: Path, clips: int, steps: int, guid
         loaded = fsjd.load_clip(data, record)
         frames, joints, K = loaded["frames"], loaded["joints"], loaded["intrinsics"]
         shuffled = joints[np.random.default_rng(k).permutation(len(joints))]
+        other = fsjd.load_clip(data, records[(k + 1) % len(records)])["joints"]  # the next clip's motion
         g = torch.Generator().manual_seed(k)
         true_video = pipe(frames[0], joints, num_inference_steps=steps, guidance_scale=guidance, generator=g).frames
         g = torch.Generator().manual_seed(k)
         shuf_video = pipe(frames[0], shuffled, num_inference_steps=steps, guidance_scale=guidance, generator=g).frames
+        g = torch.Generator().manual_seed(k)
+        other_video = pipe(frames[0], other, num_inference_steps=steps, guidance_scale=guidance, generator=g).frames
         with torch.no_grad():
             x = torch.from_numpy(frames).permute(3, 0, 1, 2)[None].float() / 127.5 - 1
             vae_video = decode_latents(pipe.vae, encode_video(pipe.vae, x, sample=False))
@@ -112,6 +119,11 @@ def joints_on_body_study(weights: Path, data: Path, clips: int, steps: int, guid
             "generated_true_motion": joints_on_body(body_mask(true_video, empty), joints, K),
             "generated_true_motion_vs_shuffled_joints": joints_on_body(body_mask(true_video, empty), shuffled, K),
             "generated_shuffled_motion_vs_true_joints": joints_on_body(body_mask(shuf_video, empty), joints, K),
+            "ground_truth_video_vs_shuffled_joints": joints_on_body(body_mask(frames, empty), shuffled, K),
+            "generated_other_clip_motion_vs_its_joints": joints_on_body(body_mask(other_video, empty), other, K),
+            "generated_other_clip_motion_vs_true_joints": joints_on_body(body_mask(other_video, empty), joints, K),
+            "generated_true_motion_limbs": joints_on_body(body_mask(true_video, empty), joints[:, LIMBS], K),
+            "generated_true_motion_limbs_vs_shuffled": joints_on_body(body_mask(true_video, empty), shuffled[:, LIMBS], K),
         })
     keys = [k for k in rows[0] if k != "clip"] if rows else []
     return {"clips": len(rows), "steps": steps, "guidance": guidance, "threshold": THRESHOLD,
