@@ -92,7 +92,7 @@ def train_vae(data: str | Path, config: VAETrainConfig | None = None, show_progr
             loss.backward()
             torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
             opt.step()
-            if step >= c.steps * 0.9:
+            if step >= int(c.steps * 0.9):
                 tail.append(l1.item())
             advance()
     vae.eval()
