@@ -14,6 +14,7 @@ Run folder::
     RUN/data/                 the FSJD folder (synthetic runs only)
     RUN/base/                 stand-in random base weights (base: random only)
     RUN/runs/<strategy>/      the training runs; RUN/cache/ their shared latent cache
+    RUN/eval-features/        the eval clips' FID/FVD/FID-VID features, extracted once for all models
     RUN/generated/<model>/    ID.mp4 (generated) + ID.npz (the tokenizer's joints), evaluation.json
     RUN/tables.md, table1.csv, table2.csv, tables.json, figure2.png, training_curves.png,
     RUN/videos/ID.mp4         ground truth | each model, per figure clip
@@ -178,6 +179,7 @@ def run_experiment(config: ExperimentConfig, out: str | Path | None = None,
                    show_progress: bool = True) -> ExperimentResult:
     """Run the experiment of ``config`` into ``out`` (default ``runs/experiment-<time>``)."""
     from sportanim import fsjd
+    from sportanim.eval.feature_cache import FeatureCache
 
     config = config.validate()
     out = Path(out) if out else Path("runs") / time.strftime("experiment-%Y%m%d-%H%M%S")
@@ -194,6 +196,7 @@ def run_experiment(config: ExperimentConfig, out: str | Path | None = None,
     figure_ids = _figure_ids(records, config.report.figure_clips)
     video_models = {"base", "staged"} | ({"diffusion"} if config.report.diffusion_row else set())
     results: dict[str, dict] = {}
+    real_features = FeatureCache(out / "eval-features")  # every model is scored against the same clips
 
     def rate(key: str, weights: ModelWeights) -> None:
         """Generate the eval clips with one model, then score them."""
@@ -202,7 +205,7 @@ def run_experiment(config: ExperimentConfig, out: str | Path | None = None,
             ids = {r.id for r in records} if key in video_models else figure_ids
             _generate(config, weights, data, records, ids, folder, show_progress)
         with _timed(timings, f"evaluate {key}"):
-            results[key] = _evaluate(config, key in video_models, data, folder, show_progress)
+            results[key] = _evaluate(config, key in video_models, data, folder, real_features, show_progress)
 
     rate("base", ModelWeights(base))  # zero-shot, before any fine-tuning
     runs = {}
@@ -380,14 +383,15 @@ def _generate(config: ExperimentConfig, weights: ModelWeights, data: Path, recor
             advance()
 
 
-def _evaluate(config: ExperimentConfig, with_video: bool, data: Path, folder: Path, show_progress: bool) -> dict:
+def _evaluate(config: ExperimentConfig, with_video: bool, data: Path, folder: Path, cache,
+              show_progress: bool) -> dict:
     from sportanim.eval.evaluate import POSE_METRICS, evaluate
     from sportanim.eval.tables import TABLE2_METRICS
 
     metrics = list(POSE_METRICS) + (list(TABLE2_METRICS) if with_video else [])
     return evaluate(data, folder, metrics=metrics, out=folder / "evaluation.json",
                     weights=config.extractor_weights or None, split="eval", seed=config.seed,
-                    fid_frames=config.fid_frames or None, show_progress=show_progress)
+                    fid_frames=config.fid_frames or None, cache=cache, show_progress=show_progress)
 
 
 # --------------------------------------------------------------------------- outputs

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from sportanim.eval import weights as W
 from sportanim.eval.evaluate import evaluate, parse_metrics
+from sportanim.eval.feature_cache import FeatureCache
 from sportanim.eval.tables import UNCALIBRATED, table1, table2, write_tables
 from sportanim.fsjd import read_manifest
 from sportanim.synth.dataset import SynthConfig, synthesize
@@ -87,6 +88,49 @@ def test_distribution_metrics_run_uncalibrated(tmp_path):
         assert m[name]["warnings"]  # 2 samples of 400/2048-dim features: flagged
     same = evaluate(real, real, metrics="fid-vid", out=tmp_path / "s.json", show_progress=False)
     assert same["metrics"]["fid_vid"]["value"] == pytest.approx(0.0, abs=1e-3)
+    # A feature cache on disk: the second call extracts no real clip again, same numbers.
+    first = evaluate(real, flat, metrics="fvd,fid-vid,fid", fid_frames=1, out=tmp_path / "c1.json",
+                     cache=FeatureCache(tmp_path / "features"), show_progress=False)
+    assert first["real_features"] == {"cached": 0, "computed": 6}
+    again = evaluate(real, flat, metrics="fvd,fid-vid,fid", fid_frames=1, out=tmp_path / "c2.json",
+                     cache=FeatureCache(tmp_path / "features"), show_progress=False)
+    assert again["real_features"] == {"cached": 6, "computed": 0}
+    for name in m:
+        assert again["metrics"][name]["value"] == first["metrics"][name]["value"] == m[name]["value"]
+
+
+def test_feature_cache_keys_on_bytes_extractor_and_protocol(tmp_path):
+    video = tmp_path / "a.mp4"
+    video.write_bytes(b"video one")
+    calls = []
+
+    def compute(value):
+        def run():
+            calls.append(value)
+            return np.full((2, 3), value)
+        return run
+
+    cache = FeatureCache(tmp_path / "cache")
+    assert cache.features(video, "i3d:x", "p", compute(1.0))[0, 0] == 1.0
+    assert cache.features(video, "i3d:x", "p", compute(9.0))[0, 0] == 1.0  # memory hit
+    assert FeatureCache(tmp_path / "cache").features(video, "i3d:x", "p", compute(9.0))[0, 0] == 1.0  # disk
+    moved = tmp_path / "b.mp4"
+    video.rename(moved)
+    assert cache.features(moved, "i3d:x", "p", compute(9.0))[0, 0] == 1.0  # same bytes, other path
+    assert cache.features(moved, "i3d:y", "p", compute(2.0))[0, 0] == 2.0  # other weights
+    assert cache.features(moved, "i3d:x", "q", compute(3.0))[0, 0] == 3.0  # other protocol
+    moved.write_bytes(b"video two, rewritten")
+    assert cache.features(moved, "i3d:x", "p", compute(4.0))[0, 0] == 4.0  # other bytes
+    assert calls == [1.0, 2.0, 3.0, 4.0] and (cache.hits, cache.misses) == (2, 4)
+    assert FeatureCache().features(moved, "i3d:x", "p", compute(5.0))[0, 0] == 5.0  # memory only
+
+
+def test_extractor_identity_follows_the_weights():
+    from sportanim.eval import extractors as X
+
+    a, b, c = (X.build_i3d(seed=s) for s in (0, 0, 1))
+    assert a.identity() == b.identity() != c.identity()
+    assert X.Extractor("i3d", a.net, True, "f.pt", "ab12").identity() == "i3d:sha256:ab12"
 
 
 def test_user_errors(folders, tmp_path):

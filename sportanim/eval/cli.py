@@ -27,10 +27,12 @@ def evaluate_command(
     require_weights: bool = typer.Option(False, "--require-weights", help="Fail instead of using random extractors."),
     seed: int = typer.Option(0, help="Seed of the random extractors used when weights are absent."),
     fid_frames: Optional[int] = typer.Option(None, help="Frames per video for FID, evenly spread (default: all, the protocol)."),
+    feature_cache: Optional[Path] = typer.Option(None, "--feature-cache", help="Folder keeping the real clips' FID/FVD/FID-VID features between runs (keyed by video bytes, extractor weights and protocol)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Score generated videos/poses against the real clips (FVD, FID-VID, FID, PSNR, SSIM, LPIPS, MPJPE, motion FID)."""
     from sportanim.eval.evaluate import DEFAULT_OUT_NAME, evaluate
+    from sportanim.eval.feature_cache import FeatureCache
     from sportanim.eval.tables import Table, format_entry, header_of
 
     paths = {"inception": inception, "i3d": i3d, "r3d50": r3d50, "alexnet": alexnet}
@@ -38,6 +40,7 @@ def evaluate_command(
         results = evaluate(real, generated, metrics=metrics, out=out, split=split, seed=seed,
                            weights={k: str(v) for k, v in paths.items() if v},
                            require_weights=require_weights, fid_frames=fid_frames,
+                           cache=FeatureCache(feature_cache) if feature_cache else None,
                            show_progress=not quiet)
     except (ValueError, OSError) as error:
         console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)

@@ -21,6 +21,7 @@ import numpy as np
 from sportanim import progress
 from sportanim.eval import extractors as X
 from sportanim.eval import pose, video, weights as W
+from sportanim.eval.feature_cache import FeatureCache
 from sportanim.eval.frechet import FewSamplesWarning, frechet_distance_features
 from sportanim.fsjd import MANIFEST_NAME, read_manifest
 from sportanim.video_io import atomic_path, read_video
@@ -138,12 +139,20 @@ def _load_joints(path: Path, clip_id: str) -> np.ndarray:
 # ----------------------------------------------------------------------------- scoring
 
 
+def protocol_of(name: str, fid_frames: int | None = None) -> str:
+    """How a distribution metric's features are made (reported, and part of the cache key)."""
+    if name == "fid" and fid_frames:
+        return PROTOCOL[name] + f"; {fid_frames} frames per video, evenly spread"
+    return PROTOCOL[name]
+
+
 class _Accumulator:
-    """Per-clip values and features, turned into results at the end."""
+    """Per-clip values and features, turned into results at the end. The real clips'
+    extractor features come from ``cache`` when it holds them."""
 
     def __init__(self, metrics: tuple[str, ...], nets: dict[str, X.Extractor],
-                 fid_frames: int | None = None):
-        self.metrics, self.nets, self.fid_frames = metrics, nets, fid_frames
+                 fid_frames: int | None = None, cache: FeatureCache | None = None):
+        self.metrics, self.nets, self.fid_frames, self.cache = metrics, nets, fid_frames, cache
         self.pose_pairs: tuple[list, list] = ([], [])
         self.frames: dict[str, list[np.ndarray]] = {m: [] for m in ("psnr", "ssim", "lpips")}
         self.features: dict[str, tuple[list, list]] = {m: ([], []) for m in ("fid", "fvd", "fid_vid")}
@@ -155,9 +164,18 @@ class _Accumulator:
         self.pose_pairs[0].append(real)
         self.pose_pairs[1].append(generated)
 
-    def add_videos(self, real: np.ndarray, generated: np.ndarray, clip_id: str) -> None:
+    def add_videos(self, real_path: Path, generated: np.ndarray, clip_id: str) -> None:
+        """Score one clip; the real video is decoded only if some metric needs its frames."""
         wants = set(self.metrics)
+        decoded: list[np.ndarray] = []
+
+        def real_frames() -> np.ndarray:
+            if not decoded:
+                decoded.append(read_video(real_path)[0])
+            return decoded[0]
+
         if wants & {"psnr", "ssim", "lpips"}:
+            real = real_frames()
             video.check_pair(real, generated, clip_id)
         if "psnr" in wants:
             self.frames["psnr"].append(video.psnr_frames(real, generated))
@@ -168,9 +186,17 @@ class _Accumulator:
         extract = {"fid": lambda net, v: X.inception_features(net, v, frames=self.fid_frames),
                    "fvd": X.i3d_features, "fid_vid": X.r3d_features}
         for name, fn in extract.items():
-            if name in wants:
-                for side, clip in zip(self.features[name], (real, generated)):
-                    side.append(np.atleast_2d(fn(self.nets[name], clip)))
+            if name not in wants:
+                continue
+            net = self.nets[name]
+            if self.cache is None:
+                real_features = fn(net, real_frames())
+            else:
+                real_features = self.cache.features(real_path, net.identity(),
+                                                    protocol_of(name, self.fid_frames),
+                                                    lambda: fn(net, real_frames()))
+            self.features[name][0].append(np.atleast_2d(real_features))
+            self.features[name][1].append(np.atleast_2d(fn(net, generated)))
 
     def results(self) -> dict[str, dict]:
         out = {}
@@ -195,11 +221,8 @@ class _Accumulator:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always", FewSamplesWarning)
                     value = frechet_distance_features(real, gen)
-                protocol = PROTOCOL[name]
-                if name == "fid" and self.fid_frames:
-                    protocol += f"; {self.fid_frames} frames per video, evenly spread"
                 out[name] = {"value": value, "n_real": len(real), "n_generated": len(gen),
-                             "protocol": protocol,
+                             "protocol": protocol_of(name, self.fid_frames),
                              "warnings": [str(w.message) for w in caught]}
         for name in EXTRACTOR_OF:
             if name in out:
@@ -230,7 +253,7 @@ def evaluate(real_dir: str | os.PathLike, generated_dir: str | os.PathLike,
              metrics: str | list[str] | None = None, out: str | os.PathLike | None = None,
              weights: dict[str, str] | None = None, split: str | None = None, seed: int = 0,
              require_weights: bool = False, fid_frames: int | None = None,
-             show_progress: bool = True) -> dict:
+             cache: FeatureCache | None = None, show_progress: bool = True) -> dict:
     """Score ``generated_dir`` against ``real_dir``; returns the results and writes them as
     JSON to ``out`` (default ``generated_dir/evaluation.json``).
 
@@ -238,12 +261,15 @@ def evaluate(real_dir: str | os.PathLike, generated_dir: str | os.PathLike,
     generated files allow. ``weights``: paths by extractor key (inception, i3d, r3d50,
     alexnet), else the SPORTANIM_* environment variables, else seeded random extractors
     (``calibrated: False``) unless ``require_weights``. ``fid_frames``: frames per video
-    for FID, evenly spread (None: all, the protocol; fewer is faster and noisier)."""
+    for FID, evenly spread (None: all, the protocol; fewer is faster and noisier).
+    ``cache``: reuse the real clips' FID / FVD / FID-VID features across calls (one cache
+    for several generated folders scored against the same real clips)."""
     start = time.perf_counter()
+    hits, misses = (cache.hits, cache.misses) if cache else (0, 0)
     pairs, notes = match_clips(real_dir, generated_dir, split)
     chosen = _choose_metrics(parse_metrics(metrics), pairs)
     nets, weight_notes = _build_extractors(chosen, weights, seed, require_weights)
-    acc = _Accumulator(chosen, nets, fid_frames)
+    acc = _Accumulator(chosen, nets, fid_frames, cache)
     wants_pose = bool(set(chosen) & set(POSE_METRICS))
     wants_video = bool(set(chosen) & set(VIDEO_METRICS))
     with progress.progress_bar("evaluate", len(pairs), enabled=show_progress) as advance:
@@ -252,13 +278,14 @@ def evaluate(real_dir: str | os.PathLike, generated_dir: str | os.PathLike,
                 acc.add_joints(_load_joints(pair.real_joints, pair.id),
                                _load_joints(pair.gen_joints, pair.id), pair.id)
             if wants_video:
-                acc.add_videos(read_video(pair.real_video)[0], read_video(pair.gen_video)[0],
-                               pair.id)
+                acc.add_videos(pair.real_video, read_video(pair.gen_video)[0], pair.id)
             advance()
     results = {"real": str(Path(real_dir).resolve()),
                "generated": str(Path(generated_dir).resolve()),
                "clips": [p.id for p in pairs], "metrics": acc.results(),
                "notes": notes + weight_notes, "seconds": time.perf_counter() - start}
+    if cache is not None:
+        results["real_features"] = {"cached": cache.hits - hits, "computed": cache.misses - misses}
     write_json(results, Path(out) if out else Path(generated_dir) / DEFAULT_OUT_NAME)
     return results
 

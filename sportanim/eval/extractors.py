@@ -23,8 +23,9 @@ Protocols (inputs are uint8 RGB videos ``(T, H, W, 3)``):
 
 from __future__ import annotations
 
+import hashlib
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -54,10 +55,24 @@ class Extractor:
     calibrated: bool
     weights: str | None = None
     sha256: str | None = None
+    _state_hash: str | None = field(default=None, repr=False, compare=False)
 
     def provenance(self) -> dict:
         return {"extractor": self.key, "calibrated": self.calibrated,
                 "weights": self.weights, "sha256": self.sha256}
+
+    def identity(self) -> str:
+        """What made this network's features: the published file's sha256, or (random
+        stand-in) a hash of its parameter and buffer names, shapes and values."""
+        if self.sha256:
+            return f"{self.key}:sha256:{self.sha256}"
+        if self._state_hash is None:
+            digest = hashlib.sha256()
+            for name, tensor in self.net.state_dict().items():
+                digest.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
+                digest.update(tensor.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
+            self._state_hash = digest.hexdigest()
+        return f"{self.key}:random:{self._state_hash}"
 
 
 # ------------------------------------------------------------------------------ building
