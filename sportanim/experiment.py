@@ -232,6 +232,8 @@ def _claim(out: Path, config: ExperimentConfig) -> None:
     """Write ``experiment.yaml``, or check that the folder's one matches (a rerun continues)."""
     import yaml
 
+    from sportanim.eval.files import write_text
+
     path = out / "experiment.yaml"
     text = yaml.safe_dump(config.to_dict(), sort_keys=False)
     if path.is_file():
@@ -240,8 +242,7 @@ def _claim(out: Path, config: ExperimentConfig) -> None:
         return
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} exists and is not an experiment folder; choose a new --out")
-    out.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    write_text(path, text)
 
 
 def _resolve_base(config: ExperimentConfig) -> Path | None:
@@ -418,9 +419,10 @@ def _write_outputs(config: ExperimentConfig, out: Path, data: Path, records: lis
     import yaml
 
     from sportanim import fsjd
+    from sportanim.eval.files import write_json
+    from sportanim.eval.tables import write_tables
     from sportanim.report import figures
     from sportanim.report.html import Report, write_report
-    from sportanim.eval.tables import write_tables
 
     write_tables(tables, out)
     clips = _figure_clips(data, [r for r in records if r.id in figure_ids], out / "generated")
@@ -440,7 +442,7 @@ def _write_outputs(config: ExperimentConfig, out: Path, data: Path, records: lis
     path = write_report(report, out / "report.html")
     record = {"config": config.to_dict(), "timings_s": timings, "total_s": round(sum(timings.values()), 1),
               "notes": notes, "tables": {t.key: t.to_dict() for t in tables}, "report": str(path)}
-    (out / "experiment.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_json(record, out / "experiment.json")
     return path
 
 

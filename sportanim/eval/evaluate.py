@@ -9,7 +9,6 @@ metrics are computed in that one pass.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import warnings
@@ -22,9 +21,10 @@ from sportanim import progress
 from sportanim.eval import extractors as X
 from sportanim.eval import pose, video, weights as W
 from sportanim.eval.feature_cache import FeatureCache
+from sportanim.eval.files import write_json
 from sportanim.eval.frechet import FewSamplesWarning, frechet_distance_features
 from sportanim.fsjd import MANIFEST_NAME, read_manifest
-from sportanim.video_io import atomic_path, read_video
+from sportanim.video_io import read_video
 
 POSE_METRICS = ("mpjpe", "root_mpjpe", "pa_mpjpe", "accel_error", "motion_fid")
 VIDEO_METRICS = ("fvd", "fid_vid", "fid", "psnr", "ssim", "lpips")
@@ -288,11 +288,3 @@ def evaluate(real_dir: str | os.PathLike, generated_dir: str | os.PathLike,
         results["real_features"] = {"cached": cache.hits - hits, "computed": cache.misses - misses}
     write_json(results, Path(out) if out else Path(generated_dir) / DEFAULT_OUT_NAME)
     return results
-
-
-def write_json(results: dict, path: Path) -> None:
-    """Atomic, finite-only JSON (a NaN would mean a bug upstream: fail loudly)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(results, indent=2, allow_nan=False)
-    with atomic_path(path) as tmp:
-        tmp.write_text(text + "\n", encoding="utf-8")

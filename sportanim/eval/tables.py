@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sportanim.video_io import atomic_path
+from sportanim.eval.files import write_text
 
 UNCALIBRATED = "(uncalibrated)"
 # metric -> (column label, lower is better, decimals as in the paper)
@@ -165,14 +165,8 @@ def write_tables(tables: list[Table], out: str | Path) -> dict[str, Path]:
     out = Path(out)
     for table in tables:
         table.check_finite()
-    out.mkdir(parents=True, exist_ok=True)
     texts = {"tables.md": "\n".join(t.to_markdown() for t in tables),
              "tables.json": json.dumps({t.key: t.to_dict() for t in tables}, indent=2, allow_nan=False,
                                        ensure_ascii=False) + "\n"}
     texts.update({f"{t.key}.csv": t.to_csv() for t in tables})
-    paths = {}
-    for name, text in texts.items():
-        with atomic_path(out / name) as tmp:
-            tmp.write_text(text, encoding="utf-8")
-        paths[name] = out / name
-    return paths
+    return {name: write_text(out / name, text) for name, text in texts.items()}

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sportanim.eval.tables import Table
-from sportanim.video_io import atomic_path
+from sportanim.eval.files import write_text
 
 LIBRARIES = ("sportanim", "torch", "torchvision", "diffusers", "accelerate", "peft", "numpy", "scipy",
              "lpips", "torchmetrics", "av", "matplotlib")
@@ -121,9 +121,4 @@ def _video_width(path: Path) -> int:
 
 def write_report(report: Report, path: Path) -> Path:
     """Write ``report`` as one self-contained HTML file at ``path``, atomically."""
-    text = render(report)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return path
+    return write_text(path, render(report))
