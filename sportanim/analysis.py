@@ -327,3 +327,19 @@ def h36m17_to_smpl24(joints17: np.ndarray) -> np.ndarray:
     out[..., 22, :] = _lerp(g["left_elbow"], g["left_wrist"], 1.30)
     out[..., 23, :] = _lerp(g["right_elbow"], g["right_wrist"], 1.30)
     return out
+
+
+def fill_missing(x: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """``x`` ``(T, ...)`` with rows where ``found`` is False interpolated linearly in time
+    from the found ones (ends held); ``ValueError`` if none is found."""
+    found = np.asarray(found, dtype=bool)
+    if not found.any():
+        raise ValueError("no frame with the athlete to interpolate from")
+    x = np.array(x, dtype=np.float64)
+    if found.all():
+        return x
+    t = np.arange(len(x))
+    flat = x.reshape(len(x), -1)
+    for k in range(flat.shape[1]):
+        flat[~found, k] = np.interp(t[~found], t[found], flat[found, k])
+    return flat.reshape(x.shape)

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from sportanim.analysis import fill_missing
 from sportanim.skeleton import BONES, project
 
 __all__ = ["GateConfig", "clip_span", "sample_frames", "fill_missing", "follow_crop",
@@ -77,22 +78,6 @@ def sample_frames(times: np.ndarray, s: int, e: int, frames: int) -> tuple[np.nd
     duration = float(times[index[-1]] - times[index[0]])
     fps = (frames - 1) / duration if duration > 0 else 30.0
     return index.astype(np.int64), fps
-
-
-def fill_missing(x: np.ndarray, found: np.ndarray) -> np.ndarray:
-    """``x`` ``(T, ...)`` with rows where ``found`` is False interpolated linearly in time
-    from the found ones (ends held); ``ValueError`` if none is found."""
-    found = np.asarray(found, dtype=bool)
-    if not found.any():
-        raise ValueError("no frame with the athlete to interpolate from")
-    x = np.array(x, dtype=np.float64)
-    if found.all():
-        return x
-    t = np.arange(len(x))
-    flat = x.reshape(len(x), -1)
-    for k in range(flat.shape[1]):
-        flat[~found, k] = np.interp(t[~found], t[found], flat[found, k])
-    return flat.reshape(x.shape)
 
 
 def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:

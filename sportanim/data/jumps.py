@@ -56,7 +56,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from sportanim.analysis import TWO_PI, estimate_up_axis, flight_phases, hip_heading, widen_runs
+from sportanim.analysis import TWO_PI, estimate_up_axis, fill_missing, flight_phases, hip_heading, widen_runs
 
 __all__ = ["JumpConfig", "JumpWindow", "detect_jump_windows", "match_windows", "track_runs"]
 
@@ -126,15 +126,8 @@ def track_runs(valid: np.ndarray, cuts: Iterable[int] = (), max_gap: int = 0) ->
 
 def _fill_gaps(x: np.ndarray) -> np.ndarray:
     """Linearly interpolate NaN frames of ``(T, J, 3)`` (ends held constant)."""
-    x = np.array(x, dtype=np.float64)
     ok = np.isfinite(x).all(axis=(1, 2))
-    if ok.all() or not ok.any():
-        return x
-    t = np.arange(len(x))
-    flat = x.reshape(len(x), -1)
-    for k in range(flat.shape[1]):
-        flat[~ok, k] = np.interp(t[~ok], t[ok], flat[ok, k])
-    return flat.reshape(x.shape)
+    return fill_missing(x, ok) if ok.any() else np.array(x, dtype=np.float64)
 
 
 def _moving(x: np.ndarray, window: int, fn) -> np.ndarray:
