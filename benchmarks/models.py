@@ -62,6 +62,17 @@ def finish(result: dict) -> dict:
     return result
 
 
+def write_result(result: dict, out: Path) -> None:
+    """Measure the peak again (the machine is shared: say how steady it was), close the
+    result, write it atomically as JSON and print it."""
+    result["matmul_peak_flop_per_s_after"] = matmul_peak()
+    finish(result)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        Path(tmp).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
 def matmul_peak(n: int = 1024, repeats: int = 10) -> float:
     """FLOP/s of a plain float32 (n x n) @ (n x n) matmul: the machine's practical peak."""
     a, b = torch.randn(n, n), torch.randn(n, n)
@@ -152,12 +163,7 @@ def main() -> None:
         "dit_tiny_train_step_float32": bench_dit([1, 8], args.repeats, peak),
         "generation_tiny_64x64x49_cfg": bench_generation([10, 25], max(1, args.repeats // 2)),
     }
-    result["matmul_peak_flop_per_s_after"] = matmul_peak()  # the machine is shared: say how steady it was
-    finish(result)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(args.out) as tmp:
-        Path(tmp).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 from pathlib import Path
 
 import torch
@@ -26,7 +25,6 @@ from sportanim.models.pipeline import make_scheduler
 from sportanim.models.tokenizer import TOKENIZER_PRESETS, MotionTokenizer
 from sportanim.train.diffusion import LORA_TARGETS, DiffusionObjective
 from sportanim.train.specs import TokenizerObjective
-from sportanim.video_io import atomic_path
 
 
 def _sibling(name: str):
@@ -108,12 +106,7 @@ def main() -> None:
         seconds = bench.median_seconds(step, args.steps)
         result[name] = {**rates(seconds, args.batch), "flops_per_step": flops, "flop_per_s": flops / seconds,
                         "ratio_to_matmul_peak": flops / seconds / peak}
-    result["matmul_peak_flop_per_s_after"] = bench.matmul_peak()
-    bench.finish(result)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(args.out) as tmp:
-        Path(tmp).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    bench.write_result(result, args.out)
 
 
 if __name__ == "__main__":
