@@ -105,6 +105,18 @@ def _best_interleaved(fns: dict, repeats: int) -> dict:
     return out
 
 
+def estimate_one_at_a_time(backend, video: Path, frames: int) -> int:
+    """Upstream's way: decode a frame, estimate it, next; returns the frames done."""
+    n = 0
+    with av.open(str(video)) as container:
+        for frame in container.decode(container.streams.video[0]):
+            if n == frames:
+                break
+            backend.estimate(frame.to_ndarray(format="rgb24")[None])
+            n += 1
+    return n
+
+
 def mediapipe_speed(video: Path, frames: int, repeats: int = 3) -> dict:
     """MediaPipe backend fed by the batched, prefetching decoder vs decode-one-estimate-one."""
     from sportanim.data.pose import MediapipeBackend
@@ -121,14 +133,7 @@ def mediapipe_speed(video: Path, frames: int, repeats: int = 3) -> dict:
 
     def one_at_a_time() -> int:
         backend.reset()
-        n = 0
-        with av.open(str(video)) as container:
-            for frame in container.decode(container.streams.video[0]):
-                if n == frames:
-                    break
-                backend.estimate(frame.to_ndarray(format="rgb24")[None])
-                n += 1
-        return n
+        return estimate_one_at_a_time(backend, video, frames)
 
     one_at_a_time()  # warm-up (graph start, XNNPACK delegate)
     out = {"video": video.name, "size": list(info.size), "frames": frames,
@@ -245,7 +250,6 @@ def jumps_real_skating() -> dict:
 def _clip_errors(out: Path, record, reference: np.ndarray) -> dict:
     """MPJPE (mm) of a built clip's joints against ``reference`` joints of the same source
     frames, and the 2D error in the crop's pixels through the clip's stored cameras."""
-    from sportanim import fsjd
     from sportanim.skeleton import project
 
     with np.load(out / record.joints) as z:
@@ -337,14 +341,7 @@ def nlf_speed(model: Path, video: Path, frames: int) -> dict:
                    for b in iter_frames(info, batch_size=backend.batch_size, stop=frames, prefetch=2))
 
     def one_at_a_time() -> int:
-        n = 0
-        with av.open(str(video)) as container:
-            for frame in container.decode(container.streams.video[0]):
-                if n == frames:
-                    break
-                backend.estimate(frame.to_ndarray(format="rgb24")[None])
-                n += 1
-        return n
+        return estimate_one_at_a_time(backend, video, frames)
 
     ours()  # warm-up
     out = {"video": video.name, "frames": frames, "backend": backend.version,

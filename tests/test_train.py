@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,8 @@ from sportanim.train.data import DataError, GlobalSampler, read_stats_file, step
 from sportanim.train.specs import InitError
 from sportanim.train.strategies import resolve
 from sportanim.train.trainer import RunFolderError, lr_factor
+
+from launch import train_in_two_processes
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = {"batch_size": 4, "log_every": 1, "data.frames": 17, "optim.warmup_steps": 2}
@@ -109,12 +110,6 @@ def test_lr_schedule_warms_up_then_follows_the_schedule():
 # --------------------------------------------------------------------------- the must-shows
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_cpu_processes_match_one_process(tmp_path, fsjd_dir, init_dir):
     """accelerate launch, 2 processes (gloo), batch 2 each == 1 process, batch 4.
 
@@ -128,15 +123,7 @@ def test_two_cpu_processes_match_one_process(tmp_path, fsjd_dir, init_dir):
     cfg_file = tmp_path / "cfg.json"
     cfg_file.write_text(json.dumps({"preset": "tiny", **settings}))
     one = train(load_config(cfg_file), fsjd_dir, tmp_path / "one", init=init_dir, show_progress=False)
-    # --multi_gpu is accelerate's torchrun launcher; with no GPU visible it runs gloo on the CPU.
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "CUDA_VISIBLE_DEVICES": "",
-           "GLOO_SOCKET_IFNAME": "lo"}
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_ip", "127.0.0.1", "--main_process_port", str(_free_port()),
-           "-m", "sportanim.train", "--config", str(cfg_file), "--data", str(fsjd_dir),
-           "--out", str(tmp_path / "two"), "--init", str(init_dir), "--quiet"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    proc = train_in_two_processes(cfg_file, fsjd_dir, tmp_path / "two", init_dir)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     state = json.loads((tmp_path / "two/checkpoints/step-000004/trainer_state.json").read_text())
     assert state["world_size"] == 2

@@ -32,6 +32,8 @@ from sportanim.train.specs import InitError
 from sportanim.train.strategies import resolve
 from sportanim.video_io import write_video
 
+from launch import train_in_two_processes
+
 REPO = Path(__file__).resolve().parents[1]
 SMALL = {"strategy": "diffusion", "batch_size": 4, "log_every": 1, "data.frames": 17, "optim.warmup_steps": 2}
 DIT_WEIGHTS = "transformer/diffusion_pytorch_model.safetensors"
@@ -247,14 +249,6 @@ def test_export_holds_the_ema_weights(straight):
     assert not torch.equal(exported[key], raw[f"dit.{key}"])
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_two_cpu_processes_match_one_process(tmp_path, fsjd_dir, weights):
     """accelerate launch, 2 processes (gloo), batch 2 each == 1 process, batch 4 (float64)."""
@@ -264,14 +258,7 @@ def test_two_cpu_processes_match_one_process(tmp_path, fsjd_dir, weights):
     cfg_file = tmp_path / "cfg.json"
     cfg_file.write_text(json.dumps({"preset": "tiny", **settings}))
     one = train(load_config(cfg_file), fsjd_dir, tmp_path / "one", init=weights, show_progress=False)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "CUDA_VISIBLE_DEVICES": "",
-           "GLOO_SOCKET_IFNAME": "lo"}
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_ip", "127.0.0.1", "--main_process_port", str(_free_port()),
-           "-m", "sportanim.train", "--config", str(cfg_file), "--data", str(fsjd_dir),
-           "--out", str(tmp_path / "two"), "--init", str(weights), "--quiet"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    proc = train_in_two_processes(cfg_file, fsjd_dir, tmp_path / "two", weights)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     state = json.loads((tmp_path / "two/checkpoints/step-000003/trainer_state.json").read_text())
     assert state["world_size"] == 2
