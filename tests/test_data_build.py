@@ -22,6 +22,8 @@ from sportanim.skeleton import JOINT_INDEX, nlf_intrinsics, project
 from sportanim.synth.programme import make_programme
 from sportanim.video_io import write_video
 
+from media import write_audio_only, write_encoded
+
 
 @pytest.fixture(scope="module")
 def programmes():
@@ -128,14 +130,7 @@ def test_bad_videos_raise_one_clear_error(tmp_path):
     with pytest.raises(VideoError, match="corrupt"):
         open_video(tmp_path / "junk.mp4")
     audio = tmp_path / "audio.m4a"
-    with av.open(str(audio), "w") as container:
-        stream = container.add_stream("aac", rate=16000)
-        for i in range(5):
-            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp",
-                                               layout="mono")
-            frame.sample_rate, frame.pts = 16000, i * 1024
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
+    write_audio_only(audio)
     with pytest.raises(VideoError, match="only audio"):
         open_video(audio)
     empty_dir = tmp_path / "nothing"
@@ -149,14 +144,7 @@ def test_bad_videos_raise_one_clear_error(tmp_path):
 def test_truncated_video(tmp_path):
     frames = np.random.default_rng(2).integers(0, 255, (40, 64, 64, 3), dtype=np.uint8)
     path = tmp_path / "fast.mp4"
-    with av.open(str(path), "w", options={"movflags": "faststart"}) as container:
-        stream = container.add_stream("libx264", rate=30)
-        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
-        for i, rgb in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            frame.pts = i
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
+    write_encoded(path, frames, movflags="faststart")
     data = path.read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: int(len(data) * 0.6)])
@@ -179,14 +167,7 @@ def test_truncated_video(tmp_path):
 def test_unsupported_codec(tmp_path):
     frames = np.random.default_rng(3).integers(0, 255, (5, 32, 32, 3), dtype=np.uint8)
     path = tmp_path / "m4.avi"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("mpeg4", rate=30)
-        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
-        for i, rgb in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            frame.pts = i
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
+    write_encoded(path, frames, codec="mpeg4")
     assert read_all(path).frames.shape == (5, 32, 32, 3)  # MPEG-4 Part 2 in AVI reads
     data = path.read_bytes()
     tags = data.count(b"FMP4")

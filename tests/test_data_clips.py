@@ -24,6 +24,8 @@ from sportanim.skeleton import nlf_intrinsics, project
 from sportanim.synth.programme import make_programme
 from sportanim.video_io import write_video
 
+from media import write_audio_only, write_encoded
+
 FPS = 30.0
 
 
@@ -250,17 +252,6 @@ def test_video_without_annotation_row_is_skipped(programme, tmp_path):
 # ------------------------------------------------------------------------- bad inputs
 
 
-def _write_mp4(path: Path, frames: np.ndarray, codec: str = "libx264", **options) -> None:
-    with av.open(str(path), "w", options=options) as container:
-        stream = container.add_stream(codec, rate=30)
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        for i, rgb in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            frame.pts = i
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-
-
 def _bad_inputs(folder: Path) -> dict[str, str]:
     """Bad input files -> a word their skip reason must hold."""
     rng = np.random.default_rng(0)
@@ -270,7 +261,7 @@ def _bad_inputs(folder: Path) -> dict[str, str]:
     bad["empty.mp4"] = "empty"
     (folder / "junk.mp4").write_bytes(rng.bytes(4000))
     bad["junk.mp4"] = "corrupt"
-    _write_mp4(folder / "whole.mp4", noise, movflags="faststart")
+    write_encoded(folder / "whole.mp4", noise, movflags="faststart")
     data = (folder / "whole.mp4").read_bytes()
     (folder / "whole.mp4").unlink()
     (folder / "truncated.mp4").write_bytes(data[: int(len(data) * 0.6)])
@@ -280,16 +271,9 @@ def _bad_inputs(folder: Path) -> dict[str, str]:
         stream.width = stream.height = 64
         container.start_encoding()
     bad["zero_frames.mp4"] = "no video stream"
-    with av.open(str(folder / "audio.mp4"), "w") as container:
-        stream = container.add_stream("aac", rate=16000)
-        for i in range(5):
-            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp",
-                                               layout="mono")
-            frame.sample_rate, frame.pts = 16000, i * 1024
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
+    write_audio_only(folder / "audio.mp4")
     bad["audio.mp4"] = "only audio"
-    _write_mp4(folder / "m4.avi", noise[:5, :32, :32], codec="mpeg4")
+    write_encoded(folder / "m4.avi", noise[:5, :32, :32], codec="mpeg4")
     data = (folder / "m4.avi").read_bytes()
     (folder / "m4.avi").unlink()
     strf = data.find(b"strf")

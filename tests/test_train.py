@@ -22,7 +22,6 @@ import torch
 from safetensors.torch import load_file
 
 from sportanim.models.tokenizer import TOKENIZER_PRESETS, MotionTokenizer, TokenizerConfig
-from sportanim.synth.dataset import SynthConfig, synthesize
 from sportanim.train import CheckpointError, ConfigError, latest_checkpoint, load_config, train
 from sportanim.train.config import to_yaml
 from sportanim.train.data import DataError, GlobalSampler, read_stats_file, step_seed
@@ -52,14 +51,6 @@ def assert_bit_equal(a: dict, b: dict) -> None:
 
 
 # --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def fsjd_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("train") / "fsjd"
-    synthesize(SynthConfig(out=out, domain="daily", clips=6, size=16, frames=49, seed=3, eval_fraction=0.0),
-               show_progress=False)
-    return out
 
 
 @pytest.fixture(scope="module")

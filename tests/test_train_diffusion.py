@@ -24,7 +24,6 @@ from safetensors.torch import load_file, save_file
 from sportanim.models.dit import MVDiT
 from sportanim.models.pipeline import build_pipeline, load_pipeline, save_pipeline
 from sportanim.models.vae import build_vae, reference_latents
-from sportanim.synth.dataset import SynthConfig, synthesize
 from sportanim.train import CheckpointError, latest_checkpoint, load_config, train
 from sportanim.train.data import DataError
 from sportanim.train.diffusion import DiffusionObjective, DiTSpec, merge_lora, posterior
@@ -59,14 +58,6 @@ def metrics(run: Path) -> list[dict]:
 
 
 # --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def fsjd_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("diff") / "fsjd"
-    synthesize(SynthConfig(out=out, domain="daily", clips=6, size=16, frames=49, seed=3, eval_fraction=0.0),
-               show_progress=False)
-    return out
 
 
 @pytest.fixture(scope="module")
