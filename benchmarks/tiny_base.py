@@ -131,7 +131,8 @@ def joints_on_body_study(weights: Path, data: Path, clips: int, steps: int, guid
 
 
 def main() -> None:
-    from sportanim.train.pretrain import default_weights, tokenizer_mpjpe
+    from sportanim.train.pretrain import tokenizer_mpjpe
+    from sportanim.weights import default_weights
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", type=Path, default=None)

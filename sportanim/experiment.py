@@ -250,7 +250,7 @@ def _resolve_base(config: ExperimentConfig) -> Path | None:
     if config.base == "random":
         return None
     if config.base == "default":
-        from sportanim.train.pretrain import default_weights
+        from sportanim.weights import default_weights
 
         return default_weights()
     folder = Path(config.base)

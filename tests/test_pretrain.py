@@ -11,6 +11,7 @@ import torch
 from sportanim.synth.dataset import SynthConfig, synthesize
 from sportanim.train import pretrain as pre
 from sportanim.train.vae_training import VAETrainConfig, latent_std, load_videos, train_vae
+from sportanim.weights import default_weights, has_default_weights
 
 
 @pytest.fixture(scope="module")
@@ -68,11 +69,11 @@ def test_pretrain_refuses_other_presets_and_a_changed_config(tmp_path):
         pre.pretrain(tmp_path / "b", pre.PretrainConfig(seed=1), stages=())
 
 
-@pytest.mark.skipif(not (pre.PACKAGED_WEIGHTS / "pipeline.json").is_file(), reason="tiny base weights not shipped yet")
+@pytest.mark.skipif(not has_default_weights(), reason="tiny base weights not shipped yet")
 def test_shipped_tiny_base_loads_strictly_and_is_small():
     from sportanim.models.pipeline import load_pipeline
 
-    folder = pre.default_weights()
+    folder = default_weights()
     size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
     assert size <= 40 * 2**20
     record = json.loads((folder / "pretrain.json").read_text())

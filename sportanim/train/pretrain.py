@@ -32,8 +32,7 @@ from pathlib import Path
 import torch
 
 from sportanim import fsjd
-from sportanim.weights import TINY_BASE as PACKAGED_WEIGHTS
-from sportanim.weights import default_weights  # noqa: F401  (re-exported for callers of pretrain)
+from sportanim.weights import TINY_BASE
 
 
 @dataclass
@@ -81,7 +80,7 @@ def pretrain(out: str | Path, config: PretrainConfig | None = None, install: boo
     return weights
 
 
-def install_weights(weights: Path, target: Path = PACKAGED_WEIGHTS) -> Path:
+def install_weights(weights: Path, target: Path = TINY_BASE) -> Path:
     """Copy a finished weights folder into the package (replacing what was there)."""
     if not (weights / "pipeline.json").is_file():
         raise FileNotFoundError(f"{weights} is not a pipeline weights folder (no pipeline.json)")
@@ -131,53 +130,54 @@ def _latents_stage(out: Path, c: PretrainConfig, show_progress: bool) -> dict:
     """Fill the DiT's VAE cache (clip and reference posteriors) while the tokenizer may still
     be training: one epoch of the diffusion loop over the DiT clips with a random stand-in
     tokenizer, whose tokens are cached under its own hash and never used again."""
-    from diffusers import AutoencoderKLCogVideoX
-
-    from sportanim.models.pipeline import build_pipeline, save_pipeline
     from sportanim.train.config import load_config
     from sportanim.train.trainer import train
 
     data = _subset(out / "data", out / "data-dit", c.dit_clips)
-    stats = json.loads((data / fsjd.STATS_NAME).read_text())
-    start = out / "latents-init"
-    if not start.exists():
-        pipe = build_pipeline(c.preset, mean=stats["mean"], std=stats["std"], seed=c.seed)
-        pipe.vae = AutoencoderKLCogVideoX.from_pretrained(out / "vae")
-        save_pipeline(pipe, start, preset=c.preset)
+    start = _init_folder(out, c, out / "latents-init", stats=data / fsjd.STATS_NAME)
+    windows = len(fsjd.read_manifest(data))
     config = load_config("tiny", {"strategy": "diffusion", "seed": c.seed, "log_every": 1,
-                                  "steps": -(-len(fsjd.read_manifest(data)) // 8), "batch_size": 8,
+                                  "steps": -(-windows // 8), "batch_size": 8,
                                   "checkpoint_every": 10_000, "diffusion.cache_dir": str(out / "cache")})
     train(config, data, out / "latents-run", init=start, resume=True, show_progress=show_progress)
-    return {"windows": len(fsjd.read_manifest(data))}
+    return {"windows": windows}
 
 
 def _dit_stage(out: Path, c: PretrainConfig, show_progress: bool) -> dict:
-    from sportanim.models.pipeline import build_pipeline, load_pipeline, save_pipeline
-    from sportanim.models.tokenizer import MotionTokenizer
+    from sportanim.models.pipeline import load_pipeline
     from sportanim.train.config import load_config
     from sportanim.train.trainer import train
 
-    start = out / "dit-init"
-    if not start.exists():
-        tok_dir = out / "tokenizer-run" / "final" / "tokenizer"
-        stats = json.loads((tok_dir / fsjd.STATS_NAME).read_text())
-        pipe = build_pipeline(c.preset, mean=stats["mean"], std=stats["std"], seed=c.seed)
-        from diffusers import AutoencoderKLCogVideoX
-
-        pipe.tokenizer = MotionTokenizer.from_pretrained(tok_dir)
-        pipe.vae = AutoencoderKLCogVideoX.from_pretrained(out / "vae")
-        save_pipeline(pipe, start, preset=c.preset)
+    tok_dir = out / "tokenizer-run" / "final" / "tokenizer"
+    start = _init_folder(out, c, out / "dit-init", stats=tok_dir / fsjd.STATS_NAME, tokenizer=tok_dir)
     overrides = {"strategy": "diffusion", "steps": c.dit_steps, "seed": c.seed, "checkpoint_every": 500,
                  "log_every": 50, "diffusion.cache_dir": str(out / "cache"), **c.dit_overrides}
     config = load_config("tiny", overrides)
     data = _subset(out / "data", out / "data-dit", c.dit_clips)
     result = train(config, data, out / "dit-run", init=start, resume=True, show_progress=show_progress)
-    exported = result.exports.get("pipeline") or result.exports.get("dit")
     weights = out / "weights"
     shutil.rmtree(weights, ignore_errors=True)
-    shutil.copytree(exported, weights)
+    shutil.copytree(result.exports["dit"], weights)  # RUN/final/pipeline: a complete weights folder
     load_pipeline(weights)  # the folder must load as it is shipped
     return {"config": config.to_dict(), "final_loss": result.logs.get("loss")}
+
+
+def _init_folder(out: Path, c: PretrainConfig, folder: Path, stats: Path, tokenizer: Path | None = None) -> Path:
+    """A pipeline weights folder to start the DiT from: the trained VAE, the trained tokenizer
+    (or, without one, a random stand-in), a freshly initialised DiT (seed ``c.seed``)."""
+    if not folder.exists():
+        from diffusers import AutoencoderKLCogVideoX
+
+        from sportanim.models.pipeline import build_pipeline, save_pipeline
+        from sportanim.models.tokenizer import MotionTokenizer
+
+        values = json.loads(stats.read_text())
+        pipe = build_pipeline(c.preset, mean=values["mean"], std=values["std"], seed=c.seed)
+        pipe.vae = AutoencoderKLCogVideoX.from_pretrained(out / "vae")
+        if tokenizer is not None:
+            pipe.tokenizer = MotionTokenizer.from_pretrained(tokenizer)
+        save_pipeline(pipe, folder, preset=c.preset)
+    return folder
 
 
 def _subset(data: Path, folder: Path, clips: int) -> Path:

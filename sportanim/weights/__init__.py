@@ -11,7 +11,7 @@ TINY_BASE = Path(__file__).resolve().parent / "tiny"
 
 def default_weights() -> Path:
     """The shipped tiny base weights folder; ``FileNotFoundError`` naming the fix if absent."""
-    if not (TINY_BASE / "pipeline.json").is_file():
+    if not has_default_weights():
         raise FileNotFoundError(f"no tiny base weights in {TINY_BASE}; run "
                                 "`sportanim pretrain --preset tiny --install`")
     return TINY_BASE
