@@ -14,8 +14,10 @@ follow the driving motion?
    time-shuffled joints, a video generated from time-shuffled joints scored against the true
    ones, and a video of this reference driven by the next eval clip's motion scored against
    that motion and against this clip's; limb joints (knees, ankles, feet, elbows, wrists,
-   hands) also on their own, since the follow camera keeps the trunk in place whatever the
-   frame order.
+   hands) also on their own. Daily clips are filmed by a still camera while the skater glides,
+   so joints from another moment land off the body (the ground truth's own shuffled score says
+   how far). The share of pixels taken for body is reported beside: a video that differs
+   from the rink everywhere would put every joint "on body".
 
     python benchmarks/tiny_base.py [--weights DIR] [--data runs/pretrain-tiny/data] [--clips 12]
 
@@ -124,6 +126,9 @@ def joints_on_body_study(weights: Path, data: Path, clips: int, steps: int, guid
             "generated_other_clip_motion_vs_true_joints": joints_on_body(body_mask(other_video, empty), joints, K),
             "generated_true_motion_limbs": joints_on_body(body_mask(true_video, empty), joints[:, LIMBS], K),
             "generated_true_motion_limbs_vs_shuffled": joints_on_body(body_mask(true_video, empty), shuffled[:, LIMBS], K),
+            # Guards the measure: a video that differs from the rink everywhere puts every joint "on body".
+            "body_area_ground_truth": float(body_mask(frames, empty).mean()),
+            "body_area_generated_true_motion": float(body_mask(true_video, empty).mean()),
         })
     keys = [k for k in rows[0] if k != "clip"] if rows else []
     return {"clips": len(rows), "steps": steps, "guidance": guidance, "threshold": THRESHOLD,

@@ -69,6 +69,26 @@ def test_pretrain_refuses_other_presets_and_a_changed_config(tmp_path):
         pre.pretrain(tmp_path / "b", pre.PretrainConfig(seed=1), stages=())
 
 
+@pytest.mark.slow
+def test_pretrain_runs_every_stage_into_a_loadable_weights_folder(tmp_path):
+    """Every stage wired end to end on a toy budget; a second call finds everything done."""
+    from sportanim.models.pipeline import load_pipeline
+
+    c = pre.PretrainConfig(clips=10, size=32, vae_steps=2, motion_clips=6, tokenizer_steps=2, tokenizer_batch=2,
+                           dit_steps=2, dit_clips=4)
+    weights = pre.pretrain(tmp_path / "run", c, show_progress=False)
+    record = json.loads((weights / "pretrain.json").read_text())
+    assert list(record["stages"]) == ["data", "motion", "vae", "tokenizer", "latents", "dit"]
+    assert record["stages"]["motion"]["clips"] == 6 and record["stages"]["data"]["eval"] == 1
+    assert np.isfinite(record["stages"]["tokenizer"]["eval_mpjpe_mm"])
+    pipe = load_pipeline(weights)
+    tokenizer_stats = json.loads((tmp_path / "run" / "data-motion" / "stats.json").read_text())
+    np.testing.assert_allclose(pipe.config.joint_mean, tokenizer_stats["mean"], rtol=1e-6)  # the tokenizer's data
+    before = (weights / "pretrain.json").read_text()
+    pre.pretrain(tmp_path / "run", c, show_progress=False)  # nothing left to do
+    assert json.loads((weights / "pretrain.json").read_text())["stages"] == json.loads(before)["stages"]
+
+
 @pytest.mark.skipif(not has_default_weights(), reason="tiny base weights not shipped yet")
 def test_shipped_tiny_base_loads_strictly_and_is_small():
     from sportanim.models.pipeline import load_pipeline

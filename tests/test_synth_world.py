@@ -36,6 +36,39 @@ def test_projected_joints_land_on_the_rendered_body(motion):
     assert on_body.mean() >= 0.95
 
 
+def _on_body(mask: np.ndarray, joints: np.ndarray, K: np.ndarray) -> float:
+    uv = np.floor(project(joints, K)).astype(int)
+    visible = ((uv >= 0) & (uv < mask.shape[1])).all(-1)
+    t = np.broadcast_to(np.arange(len(joints))[:, None], visible.shape)
+    return float(mask[t[visible], uv[..., 1][visible], uv[..., 0][visible]].mean())
+
+
+def test_daily_clips_are_filmed_still_and_the_skater_crosses_the_frame():
+    """Everyday video: a still camera, the skater gliding through it, every joint in the
+    picture; so joints in another frame's place miss the body (what tiny_base.py measures)."""
+    true, shuffled = [], []
+    for i, motion in enumerate(DOMAINS["daily"]):
+        clip = make_clip(2, i, motion, (64, 64), 49)
+        ext = clip.camera.extrinsics_mm()
+        np.testing.assert_array_equal(ext, np.broadcast_to(ext[0], ext.shape))
+        uv = project(clip.joints, clip.camera.intrinsics)
+        assert ((uv >= 0) & (uv < 64)).all(), motion
+        order = np.random.default_rng(i).permutation(49)
+        true.append(_on_body(clip.mask, clip.joints, clip.camera.intrinsics))
+        shuffled.append(_on_body(clip.mask, clip.joints[order], clip.camera.intrinsics))
+    assert min(true) >= 0.9
+    assert np.mean(shuffled) < np.mean(true) - 0.25, (true, shuffled)
+    walk = make_clip(2, 0, "walk", (64, 64), 49)
+    pelvis = project(walk.joints[:, :1], walk.camera.intrinsics)[:, 0]
+    assert np.linalg.norm(pelvis - pelvis[0], axis=-1).max() > 8  # pixels
+
+
+def test_jump_clips_are_filmed_by_a_moving_broadcast_camera():
+    clip = make_clip(2, 0, "lutz", (64, 64), 49)
+    centres = clip.camera.centre
+    assert np.linalg.norm(centres - centres[0], axis=-1).max() > 1.0  # metres: it rides along
+
+
 def test_clip_joints_are_camera_space_mm_of_the_world_motion():
     clip = make_clip(1, 0, "flip", (64, 64), 49)
     back = _to_world(clip.joints.astype(np.float64), clip.camera.extrinsics_mm()) / 1000.0

@@ -1,4 +1,5 @@
-"""Pinhole cameras of the synthetic world and the broadcast camera that follows the skater.
+"""Pinhole cameras of the synthetic world: the broadcast camera that follows the skater, and
+the still camera of everyday video (a phone on a tripod).
 
 World frame: metres, z up, the ice is the plane z = 0, the rink centre is the origin.
 Camera frame (as NLF): x right, y down, z forward; ``X_cam = R @ X_world + t``.
@@ -96,6 +97,41 @@ def follow_camera(pelvis: np.ndarray, fps: float, width: int, height: int, rng: 
     translation = -np.einsum("tij,tj->ti", rotation, eye)
     K = np.broadcast_to(nlf_intrinsics(width, height), (T, 3, 3)).copy()
     return Camera(K, rotation, translation, width, height)
+
+
+def static_camera(world: np.ndarray, width: int, height: int, rng: np.random.Generator,
+                  margin: float = 0.06) -> Camera:
+    """A camera that stands still for the whole clip, framing everything ``world (T, 24, 3)``
+    does: a random side and height, aimed at the middle of the path, stepped back until every
+    joint of every frame projects at least ``margin`` (a share of the frame) inside the
+    picture. The skater moves across the frame, as in phone video of everyday motion; NLF's
+    intrinsics as everywhere in this world.
+    """
+    T = len(world)
+    K = nlf_intrinsics(width, height)
+    lo, hi = world.reshape(-1, 3).min(0), world.reshape(-1, 3).max(0)
+    target = np.array([0.5 * (lo[0] + hi[0]), 0.5 * (lo[1] + hi[1]), 0.5 * (lo[2] + hi[2])])
+    side = rng.uniform(0, 2 * np.pi)
+    offset = np.array([np.cos(side), np.sin(side), 0.0])
+    eye_height = rng.uniform(1.0, 1.8)
+    distance = rng.uniform(3.0, 3.6)
+    points = world.reshape(-1, 3)
+    bounds = np.array([width, height]) * np.array([[margin], [1 - margin]])  # (2, 2): low, high
+    for _ in range(60):  # each try steps back 6%; 60 tries reach 30x the start distance
+        eye = target + distance * offset
+        eye[2] = eye_height
+        rotation = look_at(eye[None], target[None])[0]
+        cam = points @ rotation.T - rotation @ eye
+        if cam[:, 2].min() > 1.0:
+            px = cam[:, :2] / cam[:, 2:] * K[[0, 1], [0, 1]] + K[:2, 2]
+            if (px >= bounds[0]).all() and (px <= bounds[1]).all():
+                break
+        distance *= 1.06
+    else:
+        raise ValueError("static_camera: the motion does not fit in the picture from any distance tried")
+    rotation = np.broadcast_to(rotation, (T, 3, 3)).copy()
+    translation = np.broadcast_to(-rotation[0] @ eye, (T, 3)).copy()
+    return Camera(np.broadcast_to(K, (T, 3, 3)).copy(), rotation, translation, width, height)
 
 
 def _lagged(x: np.ndarray, alpha: float) -> np.ndarray:

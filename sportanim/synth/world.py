@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sportanim.synth.camera import Camera, follow_camera
+from sportanim.synth.camera import Camera, follow_camera, static_camera
 from sportanim.synth.daily import DAILY_MOTIONS
 from sportanim.synth.jumps import JUMP_TYPES, glide_track, jump_track, plan_jump
 from sportanim.synth.kinematics import Body
@@ -22,6 +22,9 @@ NUM_ATHLETES = 24
 POSE_SMOOTHING = 1.2  # frames at 30 fps: softens key-pose corners like real muscles do
 # Where a clip's path may run: well inside the 60 x 30 m rink, so the camera stays on the ice.
 _ARENA = np.array([18.0, 5.0])
+# Everyday motion on ice is carried along by a slow glide (m/s); with the still camera of
+# everyday video the skater crosses the frame, so where the body is follows the motion.
+DAILY_GLIDE = (0.3, 0.9)
 
 
 @dataclass(frozen=True)
@@ -73,10 +76,13 @@ def make_clip(seed: int, index: int, motion: str, size: tuple[int, int] = (64, 6
         track, window_start, event = _jump_performance_track(rng, motion, frames, fps)
     else:
         track, window_start, event = DAILY_MOTIONS[motion](rng, fps, frames), 0, None
+        track.speed = np.maximum(track.speed, rng.uniform(*DAILY_GLIDE))
     perf = _place(perform(smooth_params(track, POSE_SMOOTHING * fps / 30.0), person.body,
                           start_heading=_travel_heading(rng)), rng, window_start, frames)
     world = perf.joints[window_start:window_start + frames]
-    camera, pixels, mask, joints = film(world, person.appearance, fps, size, rng)
+    # Sport is filmed by a broadcast camera that follows the athlete; everyday video by a still one.
+    camera_kind = "follow" if domain == "jump" else "static"
+    camera, pixels, mask, joints = film(world, person.appearance, fps, size, rng, camera=camera_kind)
     labels = {"domain": domain, "motion": motion, "athlete": person.id,
               "revolutions": None, "takeoff_frame": None, "landing_frame": None}
     if event is not None:
@@ -88,11 +94,17 @@ def make_clip(seed: int, index: int, motion: str, size: tuple[int, int] = (64, 6
 
 
 def film(world: np.ndarray, appearance: Appearance, fps: float, size: tuple[int, int], rng,
-         cuts: tuple[int, ...] = ()) -> tuple[Camera, np.ndarray, np.ndarray, np.ndarray]:
-    """Follow world joints ``(T, 24, 3)`` (m) with the broadcast camera and render them:
-    the camera, frames uint8 ``(T, H, W, 3)``, body mask ``(T, H, W)`` and the joints in
-    that camera's coordinates, float32 mm (NLF's form)."""
-    camera = follow_camera(world[:, 0], fps, size[0], size[1], rng, cuts=cuts)
+         cuts: tuple[int, ...] = (), camera: str = "follow") -> tuple[Camera, np.ndarray, np.ndarray, np.ndarray]:
+    """Film world joints ``(T, 24, 3)`` (m) with the broadcast camera that follows the skater
+    (``camera="follow"``, cut at ``cuts``) or a still one (``"static"``) and render them: the
+    camera, frames uint8 ``(T, H, W, 3)``, body mask ``(T, H, W)`` and the joints in that
+    camera's coordinates, float32 mm (NLF's form)."""
+    if camera == "follow":
+        camera = follow_camera(world[:, 0], fps, size[0], size[1], rng, cuts=cuts)
+    elif camera == "static" and not cuts:
+        camera = static_camera(world, size[0], size[1], rng)
+    else:
+        raise ValueError(f"camera must be 'follow' or 'static' (without cuts), got {camera!r}")
     pixels, mask = render(world, camera, appearance)
     return camera, pixels, mask, (camera.world_to_camera(world) * 1000.0).astype(np.float32)
 
