@@ -12,12 +12,13 @@ follow the driving motion?
    measured for: the ground-truth clip (ceiling), the VAE round trip (ceiling of anything the
    DiT can produce), the video generated from the true motion, the same video scored against
    time-shuffled joints, a video generated from time-shuffled joints scored against the true
-   ones, and a video of this reference driven by the next eval clip's motion scored against
-   that motion and against this clip's; limb joints (knees, ankles, feet, elbows, wrists,
-   hands) also on their own. Daily clips are filmed by a still camera while the skater glides,
-   so joints from another moment land off the body (the ground truth's own shuffled score says
-   how far). The share of pixels taken for body is reported beside: a video that differs
-   from the rink everywhere would put every joint "on body".
+   ones and against the shuffled ones that drove it, and a video of this reference driven by
+   the next eval clip's motion scored against that motion and against this clip's; limb
+   joints (knees, ankles, feet, elbows, wrists, hands) also on their own. Daily clips are
+   filmed by a still camera while the skater glides, so joints from another moment land off
+   the body (the ground truth's own shuffled score says how far). The share of pixels taken
+   for body is reported beside: a video that differs from the rink everywhere would put every
+   joint "on body".
 
     python benchmarks/tiny_base.py [--weights DIR] [--data runs/pretrain-tiny/data] [--clips 12]
 
@@ -121,6 +122,7 @@ def joints_on_body_study(weights: Path, data: Path, clips: int, steps: int, guid
             "generated_true_motion": joints_on_body(body_mask(true_video, empty), joints, K),
             "generated_true_motion_vs_shuffled_joints": joints_on_body(body_mask(true_video, empty), shuffled, K),
             "generated_shuffled_motion_vs_true_joints": joints_on_body(body_mask(shuf_video, empty), joints, K),
+            "generated_shuffled_motion_vs_shuffled_joints": joints_on_body(body_mask(shuf_video, empty), shuffled, K),
             "ground_truth_video_vs_shuffled_joints": joints_on_body(body_mask(frames, empty), shuffled, K),
             "generated_other_clip_motion_vs_its_joints": joints_on_body(body_mask(other_video, empty), other, K),
             "generated_other_clip_motion_vs_true_joints": joints_on_body(body_mask(other_video, empty), joints, K),

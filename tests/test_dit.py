@@ -244,11 +244,11 @@ def test_checkpoint_of_the_wrong_shape_names_the_first_tensor(tmp_path):
     config = json.loads((bad / "config.json").read_text())
     config["attention_head_dim"] = 32  # the weights were made with 16
     (bad / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ValueError, match=r"first, 'patch_embed\.proj\.weight' is \[32, 8, 2, 2\] in the "
-                                         r"checkpoint but \[64, 8, 2, 2\] in the model"):
+    with pytest.raises(ValueError, match=r"first, 'patch_embed\.proj\.weight' is \[64, 8, 2, 2\] in the "
+                                         r"checkpoint but \[128, 8, 2, 2\] in the model"):
         MVDiT.from_pretrained(bad)
-    with pytest.raises(ValueError, match=r"'transformer_blocks\.2\.attn0\.norm_q\.weight' is missing"):
-        MVDiT.from_pretrained(tmp_path / "good", num_layers=3)
+    with pytest.raises(ValueError, match=r"'transformer_blocks\.4\.attn0\.norm_q\.weight' is missing"):
+        MVDiT.from_pretrained(tmp_path / "good", num_layers=5)
 
 
 # ---- training sanity

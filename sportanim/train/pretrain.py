@@ -49,8 +49,8 @@ class PretrainConfig:
     motion_clips: int = 1920  # the tokenizer's clips: 432 overfit (22.7 mm on them, 28.8 held out)
     tokenizer_steps: int = 8000
     tokenizer_batch: int = 16
-    dit_steps: int = 10000
-    dit_clips: int = 192  # train clips the DiT sees (each costs two 49-frame VAE encodes to cache)
+    dit_steps: int = 8000
+    dit_clips: int = 432  # train clips the DiT sees (each costs two 49-frame VAE encodes to cache)
     dit_overrides: dict = field(default_factory=dict)  # TrainConfig fields for the DiT stage
 
 
