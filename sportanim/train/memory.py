@@ -601,9 +601,13 @@ def _plan_generate(s: dict[str, Any]) -> MemoryPlan:
 def measured_peak():
     """``with measured_peak() as result: ...`` then ``result["bytes"]``: the most tensor bytes
     alive at once inside the block, from the PyTorch profiler's allocator events (CPU)."""
+    import gc
+
     from torch.profiler import ProfilerActivity, profile
 
     result: dict[str, int] = {}
+    # Garbage left by earlier code, collected inside the block, would count as negative bytes.
+    gc.collect()
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         yield result
     events = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events() if e.name() == "[memory]")
