@@ -115,22 +115,23 @@ def joints_on_body_study(weights: Path, data: Path, clips: int, steps: int, guid
             x = torch.from_numpy(frames).permute(3, 0, 1, 2)[None].float() / 127.5 - 1
             vae_video = decode_latents(pipe.vae, encode_video(pipe.vae, x, sample=False))
             vae_video = ((vae_video[0].permute(1, 2, 3, 0).clamp(-1, 1) + 1) * 127.5).round().byte().numpy()
+        gt, vae, true, shuf, oth = (body_mask(v, empty) for v in (frames, vae_video, true_video, shuf_video, other_video))
         rows.append({
             "clip": record.id,
-            "ground_truth_video": joints_on_body(body_mask(frames, empty), joints, K),
-            "vae_round_trip": joints_on_body(body_mask(vae_video, empty), joints, K),
-            "generated_true_motion": joints_on_body(body_mask(true_video, empty), joints, K),
-            "generated_true_motion_vs_shuffled_joints": joints_on_body(body_mask(true_video, empty), shuffled, K),
-            "generated_shuffled_motion_vs_true_joints": joints_on_body(body_mask(shuf_video, empty), joints, K),
-            "generated_shuffled_motion_vs_shuffled_joints": joints_on_body(body_mask(shuf_video, empty), shuffled, K),
-            "ground_truth_video_vs_shuffled_joints": joints_on_body(body_mask(frames, empty), shuffled, K),
-            "generated_other_clip_motion_vs_its_joints": joints_on_body(body_mask(other_video, empty), other, K),
-            "generated_other_clip_motion_vs_true_joints": joints_on_body(body_mask(other_video, empty), joints, K),
-            "generated_true_motion_limbs": joints_on_body(body_mask(true_video, empty), joints[:, LIMBS], K),
-            "generated_true_motion_limbs_vs_shuffled": joints_on_body(body_mask(true_video, empty), shuffled[:, LIMBS], K),
+            "ground_truth_video": joints_on_body(gt, joints, K),
+            "vae_round_trip": joints_on_body(vae, joints, K),
+            "generated_true_motion": joints_on_body(true, joints, K),
+            "generated_true_motion_vs_shuffled_joints": joints_on_body(true, shuffled, K),
+            "generated_shuffled_motion_vs_true_joints": joints_on_body(shuf, joints, K),
+            "generated_shuffled_motion_vs_shuffled_joints": joints_on_body(shuf, shuffled, K),
+            "ground_truth_video_vs_shuffled_joints": joints_on_body(gt, shuffled, K),
+            "generated_other_clip_motion_vs_its_joints": joints_on_body(oth, other, K),
+            "generated_other_clip_motion_vs_true_joints": joints_on_body(oth, joints, K),
+            "generated_true_motion_limbs": joints_on_body(true, joints[:, LIMBS], K),
+            "generated_true_motion_limbs_vs_shuffled": joints_on_body(true, shuffled[:, LIMBS], K),
             # Guards the measure: a video that differs from the rink everywhere puts every joint "on body".
-            "body_area_ground_truth": float(body_mask(frames, empty).mean()),
-            "body_area_generated_true_motion": float(body_mask(true_video, empty).mean()),
+            "body_area_ground_truth": float(gt.mean()),
+            "body_area_generated_true_motion": float(true.mean()),
         })
     keys = [k for k in rows[0] if k != "clip"] if rows else []
     return {"clips": len(rows), "steps": steps, "guidance": guidance, "threshold": THRESHOLD,

@@ -24,6 +24,14 @@ def _to_world(joints_mm: np.ndarray, extrinsics: np.ndarray) -> np.ndarray:
     return np.einsum("tji,tnj->tni", R, joints_mm - t[:, None])
 
 
+def _on_body(mask: np.ndarray, joints: np.ndarray, K: np.ndarray) -> float:
+    """Share of the projected joints inside the frame that land on ``mask``."""
+    uv = np.floor(project(joints, K)).astype(int)
+    visible = ((uv >= 0) & (uv < mask.shape[1])).all(-1)
+    t = np.broadcast_to(np.arange(len(joints))[:, None], visible.shape)
+    return float(mask[t[visible], uv[..., 1][visible], uv[..., 0][visible]].mean())
+
+
 @pytest.mark.parametrize("motion", ALL_MOTIONS)
 def test_projected_joints_land_on_the_rendered_body(motion):
     clip = make_clip(0, 3, motion, (64, 64), 49)
@@ -31,16 +39,7 @@ def test_projected_joints_land_on_the_rendered_body(motion):
     cols, rows = np.floor(uv[..., 0]).astype(int), np.floor(uv[..., 1]).astype(int)
     visible = (cols >= 0) & (cols < 64) & (rows >= 0) & (rows < 64)
     assert visible.mean() > 0.9, "the camera should keep the skater in the frame"
-    t = np.broadcast_to(np.arange(49)[:, None], visible.shape)
-    on_body = clip.mask[t[visible], rows[visible], cols[visible]]
-    assert on_body.mean() >= 0.95
-
-
-def _on_body(mask: np.ndarray, joints: np.ndarray, K: np.ndarray) -> float:
-    uv = np.floor(project(joints, K)).astype(int)
-    visible = ((uv >= 0) & (uv < mask.shape[1])).all(-1)
-    t = np.broadcast_to(np.arange(len(joints))[:, None], visible.shape)
-    return float(mask[t[visible], uv[..., 1][visible], uv[..., 0][visible]].mean())
+    assert _on_body(clip.mask, clip.joints, clip.camera.intrinsics) >= 0.95
 
 
 def test_daily_clips_are_filmed_still_and_the_skater_crosses_the_frame():

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sportanim.skeleton import nlf_intrinsics
+from sportanim.skeleton import nlf_intrinsics, project
 
 
 @dataclass(frozen=True)
@@ -109,13 +109,12 @@ def static_camera(world: np.ndarray, width: int, height: int, rng: np.random.Gen
     """
     T = len(world)
     K = nlf_intrinsics(width, height)
-    lo, hi = world.reshape(-1, 3).min(0), world.reshape(-1, 3).max(0)
-    target = np.array([0.5 * (lo[0] + hi[0]), 0.5 * (lo[1] + hi[1]), 0.5 * (lo[2] + hi[2])])
+    points = world.reshape(-1, 3)
+    target = 0.5 * (points.min(0) + points.max(0))
     side = rng.uniform(0, 2 * np.pi)
     offset = np.array([np.cos(side), np.sin(side), 0.0])
     eye_height = rng.uniform(1.0, 1.8)
     distance = rng.uniform(3.0, 3.6)
-    points = world.reshape(-1, 3)
     bounds = np.array([width, height]) * np.array([[margin], [1 - margin]])  # (2, 2): low, high
     for _ in range(60):  # each try steps back 6%; 60 tries reach 30x the start distance
         eye = target + distance * offset
@@ -123,7 +122,7 @@ def static_camera(world: np.ndarray, width: int, height: int, rng: np.random.Gen
         rotation = look_at(eye[None], target[None])[0]
         cam = points @ rotation.T - rotation @ eye
         if cam[:, 2].min() > 1.0:
-            px = cam[:, :2] / cam[:, 2:] * K[[0, 1], [0, 1]] + K[:2, 2]
+            px = project(cam, K)
             if (px >= bounds[0]).all() and (px <= bounds[1]).all():
                 break
         distance *= 1.06
