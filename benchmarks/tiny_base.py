@@ -142,12 +142,13 @@ def main() -> None:
     from sportanim.train.pretrain import tokenizer_mpjpe
     from sportanim.weights import default_weights
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", type=Path, default=None)
-    parser.add_argument("--data", type=Path, default=Path("runs/pretrain-tiny/data"))
-    parser.add_argument("--clips", type=int, default=12)
-    parser.add_argument("--steps", type=int, default=25)
-    parser.add_argument("--guidance", type=float, default=3.0)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--weights", type=Path, default=None, help="pipeline weights folder (default: the shipped tiny base)")
+    parser.add_argument("--data", type=Path, default=Path("runs/pretrain-tiny/data"),
+                        help="the pretraining data folder (its eval split is measured)")
+    parser.add_argument("--clips", type=int, default=12, help="eval clips in the joints-on-body study")
+    parser.add_argument("--steps", type=int, default=25, help="DPM sampling steps")
+    parser.add_argument("--guidance", type=float, default=3.0, help="motion guidance scale")
     args = parser.parse_args()
     weights = args.weights or default_weights()
     started = time.perf_counter()

@@ -87,7 +87,7 @@ def rates(seconds: float, batch: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=10, help="timed steps per model (median)")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "train.json")
