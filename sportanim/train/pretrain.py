@@ -209,10 +209,10 @@ def _subset(data: Path, folder: Path, clips: int) -> Path:
 
 
 @torch.no_grad()
-def tokenizer_mpjpe(tokenizer_dir: str | Path, data: str | Path, split: str = "eval") -> float:
-    """Mean per-joint position error (mm, camera space) of tokenizer encode -> decode over the
-    clips of ``split``, normalised with the stats saved with the tokenizer (its folder, or the
-    pipeline folder holding it)."""
+def tokenizer_reconstructions(tokenizer_dir: str | Path, data: str | Path, split: str = "eval"):
+    """Yield ``(record, joints, reconstruction)`` (mm, camera space) of tokenizer encode ->
+    decode for each clip of ``split``, normalised with the stats saved with the tokenizer
+    (its folder, or the pipeline folder holding it)."""
     import numpy as np
 
     from sportanim.models.tokenizer import MotionTokenizer
@@ -223,16 +223,23 @@ def tokenizer_mpjpe(tokenizer_dir: str | Path, data: str | Path, split: str = "e
         stats_file = Path(tokenizer_dir).parent / fsjd.STATS_NAME
     stats = json.loads(stats_file.read_text())
     mean, std = (torch.tensor(np.asarray(stats[k]), dtype=torch.float32) for k in ("mean", "std"))
-    errors = []
     for record in fsjd.read_manifest(data):
         if split != "all" and record.split != split:
             continue
         joints = torch.from_numpy(fsjd.load_clip(data, record)["joints"]).float()
-        recon = tokenizer((joints[None] - mean) / std).recon[0] * std + mean
-        errors.append((recon - joints).norm(dim=-1).mean().item())
+        with torch.no_grad():
+            recon = tokenizer((joints[None] - mean) / std).recon[0] * std + mean
+        yield record, joints, recon
+
+
+def tokenizer_mpjpe(tokenizer_dir: str | Path, data: str | Path, split: str = "eval") -> float:
+    """Mean per-joint position error (mm, camera space, no alignment) of tokenizer encode ->
+    decode over the clips of ``split`` (see ``tokenizer_reconstructions``)."""
+    errors = [(recon - joints).norm(dim=-1).mean().item()
+              for _, joints, recon in tokenizer_reconstructions(tokenizer_dir, data, split)]
     if not errors:
         raise ValueError(f"{data}: no clips with split={split!r}")
-    return float(np.mean(errors))
+    return sum(errors) / len(errors)
 
 
 def _read_record(out: Path, c: PretrainConfig) -> dict:
