@@ -24,7 +24,7 @@ from safetensors.torch import load_file
 from sportanim.models.tokenizer import TOKENIZER_PRESETS, MotionTokenizer, TokenizerConfig
 from sportanim.train import CheckpointError, ConfigError, latest_checkpoint, load_config, train
 from sportanim.train.config import to_yaml
-from sportanim.train.data import DataError, GlobalSampler, read_stats_file, step_seed
+from sportanim.train.data import DataError, GlobalSampler, JointsDataset, JointStats, read_stats_file, step_seed
 from sportanim.train.specs import InitError
 from sportanim.train.strategies import resolve
 from sportanim.train.trainer import RunFolderError, lr_factor
@@ -226,6 +226,35 @@ def test_wrong_joint_count_names_the_clip(tmp_path, fsjd_dir):
     np.savez(data / first["joints"], joints=np.zeros((49, 17, 3), np.float32), intrinsics=np.eye(3, dtype=np.float32))
     with pytest.raises(DataError, match=f"clip {first['id']}.*17 joints per frame, expected 24"):
         train(small(steps=1), data, tmp_path / "run", show_progress=False)
+
+
+def _flag(data: Path, ids: set[str]) -> None:
+    """Mark clips ``ids`` as failed by the builder's quality gates, as ``sportanim data build`` does."""
+    lines = [json.loads(line) for line in (data / "manifest.jsonl").read_text().splitlines()]
+    for line in lines:
+        if line["id"] in ids:
+            line["quality"] = {"passed": False, "reasons": ["jitter 140 mm/frame^2 > 100"]}
+    (data / "manifest.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+def test_clips_that_failed_the_quality_gates_are_left_out_unless_asked(tmp_path, fsjd_dir, capsys):
+    data = tmp_path / "fsjd"
+    shutil.copytree(fsjd_dir, data)
+    ids = [json.loads(line)["id"] for line in (data / "manifest.jsonl").read_text().splitlines()]
+    _flag(data, set(ids[:2]))
+    stats = JointStats(np.zeros((24, 3)), np.ones((24, 3)), "test")
+    kept = JointsDataset(data, 49, stats)
+    assert kept.flagged == ids[:2] and {name.split("@")[0] for name in kept.names} == set(ids[2:])
+    every = JointsDataset(data, 49, stats, quality="all")
+    assert every.flagged == [] and {name.split("@")[0] for name in every.names} == set(ids)
+    train(small(steps=1), data, tmp_path / "run", show_progress=False)
+    assert f"left out 2 clip(s) that failed the builder's quality gates (e.g. {ids[0]}, {ids[1]})" in capsys.readouterr().err
+    _flag(data, set(ids))
+    with pytest.raises(DataError, match=r"all 6 clips of split=train failed.*jitter 140.*data\.quality=all"):
+        train(small(steps=1), data, tmp_path / "run2", show_progress=False)
+    train(small(steps=1, data__quality="all"), data, tmp_path / "run3", show_progress=False)
+    with pytest.raises(ConfigError, match="data.quality"):
+        small(data__quality="good")
 
 
 def test_init_of_another_config_names_the_tensor(tmp_path, fsjd_dir):

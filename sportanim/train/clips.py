@@ -23,8 +23,8 @@ class ClipsDataset(JointsDataset):
     """Joint windows (``batch`` -> ``joints``, ``index``) and their video frames."""
 
     def __init__(self, root: str | Path, frames: int, stats: JointStats, split: str = "train", stride: int = 0,
-                 size: tuple[int, int] | None = None):
-        super().__init__(root, frames, stats, split, stride)
+                 size: tuple[int, int] | None = None, quality: str = "passed"):
+        super().__init__(root, frames, stats, split, stride, quality)
         self._file_keys: dict[str, str] = {}
         for record, _ in self.sources:
             if record.id not in self._file_keys:

@@ -28,6 +28,7 @@ SCHEDULES = ("constant", "cosine", "step")
 MIXED_PRECISION = ("no", "fp16", "bf16")
 DTYPES = ("float32", "float64")
 SPLITS = ("train", "eval", "all")
+QUALITY = ("passed", "all")
 REFERENCE_FRAMES = ("first", "random")
 
 
@@ -61,6 +62,7 @@ class DataConfig:
 
     frames: int = 49  # window length T; must be a length the tokenizer round-trips (8k + 1)
     split: str = "train"  # manifest split to train on: train | eval | all
+    quality: str = "passed"  # passed: leave out clips the builder flagged (quality.passed false) | all
     stride: int = 0  # frames between window starts in longer clips; 0: = frames (no overlap)
     stats: str = "auto"  # normalisation: auto (init's stats.json, else data's) | data | init | FILE
 
@@ -128,6 +130,7 @@ class TrainConfig:
         _check(d.frames >= 1, "data.frames", "must be >= 1", d.frames)
         _check(d.stride >= 0, "data.stride", "must be >= 0 (0: = frames)", d.stride)
         _check(d.split in SPLITS, "data.split", f"must be one of {SPLITS}", d.split)
+        _check(d.quality in QUALITY, "data.quality", f"must be one of {QUALITY}", d.quality)
         _check(bool(d.stats), "data.stats", "must be auto, data, init or a stats.json path", d.stats)
         _check(self.tokenizer.commit_weight >= 0, "tokenizer.commit_weight", "must be >= 0",
                self.tokenizer.commit_weight)

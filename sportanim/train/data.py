@@ -108,10 +108,13 @@ def choose_stats(how: str, data_root: Path, init: Path | None) -> JointStats:
 class JointsDataset:
     """Normalised joint windows ``(N, T, 24, 3)`` float32 from an FSJD folder."""
 
-    def __init__(self, root: str | Path, frames: int, stats: JointStats, split: str = "train", stride: int = 0):
+    def __init__(self, root: str | Path, frames: int, stats: JointStats, split: str = "train", stride: int = 0,
+                 quality: str = "passed"):
         self.root, self.frames = Path(root), int(frames)
         self.stats = stats
-        records = read_records(self.root, split)
+        records = read_records(self.root, split, quality)
+        self.flagged = [r.id for r in read_records(self.root, split, "all") if not passed_quality(r)] \
+            if quality == "passed" else []
         windows, names, short, sources = [], [], [], []
         for record in records:
             joints = _read_joints(self.root, record)
@@ -147,8 +150,15 @@ class JointsDataset:
         return h.hexdigest()[:16]
 
 
-def read_records(root: Path, split: str) -> list[fsjd.ClipRecord]:
-    """The manifest records of ``split`` (``all``: every clip); ``DataError`` if none."""
+def passed_quality(record: fsjd.ClipRecord) -> bool:
+    """False only for a clip whose quality gates failed (``sportanim data build`` flags them and
+    keeps them, with reasons); clips without a quality record pass."""
+    return record.quality.get("passed", True) is not False
+
+
+def read_records(root: Path, split: str, quality: str = "all") -> list[fsjd.ClipRecord]:
+    """The manifest records of ``split`` (``all``: every clip); with ``quality="passed"`` without
+    the clips whose quality gates failed. ``DataError`` if none."""
     if not root.is_dir():
         raise DataError(f"--data {root} is not a folder; give an FSJD dataset folder (manifest.jsonl, clips/)")
     try:
@@ -160,6 +170,14 @@ def read_records(root: Path, split: str) -> list[fsjd.ClipRecord]:
         splits = sorted({r.split for r in records})
         raise DataError(f"{root}: no clips to train on: the manifest has {len(records)} clips, none with "
                         f"split={split} (splits present: {splits or 'none'}); set data.split or add clips")
+    if quality == "passed":
+        kept = [r for r in chosen if passed_quality(r)]
+        if not kept:
+            reasons = sorted({why for r in chosen for why in r.quality.get("reasons", [])})
+            raise DataError(f"{root}: all {len(chosen)} clips of split={split} failed the builder's quality gates "
+                            f"({'; '.join(reasons[:3]) or 'no reasons recorded'}); fix the clips, or train on "
+                            "them anyway with data.quality=all")
+        chosen = kept
     return chosen
 
 

@@ -269,7 +269,7 @@ class DiTSpec:
     def make_dataset(self, config: TrainConfig, root: Path, stats: JointStats, run: Path) -> ClipsDataset:
         d = config.data
         size = (self.pipeline_info["height"], self.pipeline_info["width"]) if "height" in self.pipeline_info else None
-        self.dataset = ClipsDataset(root, d.frames, stats, d.split, d.stride, size=size)
+        self.dataset = ClipsDataset(root, d.frames, stats, d.split, d.stride, size=size, quality=d.quality)
         self.reference_frame = config.diffusion.reference_frame
         if config.diffusion.cache:
             self.cache = LatentCache(Path(config.diffusion.cache_dir) if config.diffusion.cache_dir else run / "cache")

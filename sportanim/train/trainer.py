@@ -232,7 +232,7 @@ class Trainer:
     # ---- 4. data
 
     def _prepare_dataset(self) -> None:
-        tdata.read_records(self.data_root, self.config.data.split)  # folder and manifest errors first
+        tdata.read_records(self.data_root, self.config.data.split, self.config.data.quality)  # errors first
         # Joints are normalised as the tokenizer was trained: the first init with a stats.json
         # (the tokenizer's, else a pipeline folder's), else the data's.
         found = [self.inits[n] for n in ("tokenizer", "dit", *self.stage.specs) if n in self.inits]
@@ -243,7 +243,10 @@ class Trainer:
         if make is not None:
             self.dataset = make(self.config, self.data_root, stats, self.run_dir)
         else:
-            self.dataset = tdata.JointsDataset(self.data_root, d.frames, stats, d.split, d.stride)
+            self.dataset = tdata.JointsDataset(self.data_root, d.frames, stats, d.split, d.stride, d.quality)
+        if self.dataset.flagged:
+            self._say(f"left out {len(self.dataset.flagged)} clip(s) that failed the builder's quality gates "
+                      f"(e.g. {', '.join(self.dataset.flagged[:3])}); data.quality=all trains on them too")
         self.sampler = tdata.GlobalSampler(len(self.dataset), self.micro_batch, self.config.seed)
 
     # ---- 5. optimizer, schedule, accelerate.prepare
