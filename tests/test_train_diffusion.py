@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from safetensors.torch import load_file, save_file
 from sportanim.models.dit import MVDiT
 from sportanim.models.pipeline import build_pipeline, load_pipeline, save_pipeline
 from sportanim.models.vae import build_vae, reference_latents
-from sportanim.train import CheckpointError, latest_checkpoint, load_config, train
+from sportanim.train import CheckpointError, ConfigError, latest_checkpoint, load_config, train
 from sportanim.train.data import DataError
 from sportanim.train.diffusion import DiffusionObjective, DiTSpec, merge_lora, posterior
 from sportanim.train.specs import InitError
@@ -284,6 +285,17 @@ def test_latent_cache_is_hit_after_the_first_epoch_and_missed_for_new_vae_weight
            *[f"--set={k}={v}" for k, v in SMALL.items()], f"--set=diffusion.cache_dir={cache}"]
     subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=300)
     assert metrics(tmp_path / "c")[0]["cache_hits"] == 1.0
+
+
+def test_random_reference_frames_can_be_limited_to_a_few_evenly_spaced_ones(tmp_path, fsjd_dir, weights):
+    cache = tmp_path / "cache"
+    cfg = small(steps=6, checkpoint_every=6, diffusion__cache_dir=str(cache), diffusion__reference_frame="random",
+                diffusion__reference_choices=3)
+    train(cfg, fsjd_dir, tmp_path / "run", init=weights, show_progress=False)
+    frames = {int(re.search(r"-f(\d+)\.safetensors$", p.name).group(1)) for p in cache.glob("reference-*/*")}
+    assert frames == {0, 8, 16}  # 24 draws over 17-frame windows: each of the three came up
+    with pytest.raises(ConfigError, match="diffusion.reference_choices"):
+        small(diffusion__reference_choices=18)
 
 
 # --------------------------------------------------------------------------- bad inputs

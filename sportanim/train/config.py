@@ -86,6 +86,8 @@ class DiffusionTrainConfig:
     vae_preset: str = "cogvideox-5b"  # sportanim.models.vae.VAE_PRESETS key (config of the init's vae/)
     motion_drop: float = 0.1  # share of samples whose motion tokens become the unconditional ones (CFG)
     reference_frame: str = "first"  # first | random: the clip frame that becomes the reference image
+    reference_choices: int = 0  # "random" draws from: 0 every frame; k one of k evenly spaced frames
+    # (each distinct reference frame is one more VAE encode of a whole window to cache)
     lora_rank: int = 0  # 0: full fine-tuning; r > 0: LoRA (peft) on attention and feed-forward
     lora_alpha: float = 0.0  # LoRA scale numerator; 0: = lora_rank
     gradient_checkpointing: bool = False  # recompute block activations in the backward pass
@@ -138,6 +140,8 @@ class TrainConfig:
         _check(0 <= f.motion_drop <= 1, "diffusion.motion_drop", "must lie in [0, 1]", f.motion_drop)
         _check(f.reference_frame in REFERENCE_FRAMES, "diffusion.reference_frame",
                f"must be one of {REFERENCE_FRAMES}", f.reference_frame)
+        _check(0 <= f.reference_choices <= self.data.frames, "diffusion.reference_choices",
+               f"must lie in [0, data.frames={self.data.frames}] (0: every frame)", f.reference_choices)
         _check(f.lora_rank >= 0, "diffusion.lora_rank", "must be >= 0 (0: full fine-tuning)", f.lora_rank)
         _check(f.lora_alpha >= 0, "diffusion.lora_alpha", "must be >= 0 (0: = lora_rank)", f.lora_alpha)
         _check(0 <= f.ema_decay < 1, "diffusion.ema_decay", "must lie in [0, 1) (0: off)", f.ema_decay)

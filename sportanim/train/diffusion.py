@@ -271,6 +271,8 @@ class DiTSpec:
         size = (self.pipeline_info["height"], self.pipeline_info["width"]) if "height" in self.pipeline_info else None
         self.dataset = ClipsDataset(root, d.frames, stats, d.split, d.stride, size=size, quality=d.quality)
         self.reference_frame = config.diffusion.reference_frame
+        k = config.diffusion.reference_choices or d.frames
+        self.reference_choices = np.linspace(0, d.frames - 1, k).round().astype(int).tolist()
         if config.diffusion.cache:
             self.cache = LatentCache(Path(config.diffusion.cache_dir) if config.diffusion.cache_dir else run / "cache")
         return self.dataset
@@ -308,7 +310,7 @@ class DiTSpec:
             frame = 0
             if self.reference_frame == "random":
                 g = torch.Generator().manual_seed(sample_seed(seed, int(position), _REFERENCE))
-                frame = int(torch.randint(0, ds.frames, (1,), generator=g))
+                frame = self.reference_choices[int(torch.randint(0, len(self.reference_choices), (1,), generator=g))]
             ref = self._lookup("reference", "vae", f"{key}-f{frame}",
                                lambda: posterior(vae, np.repeat(video()[frame:frame + 1], ds.frames, axis=0)))
             motion = self._lookup("motion", "tokenizer", ds.motion_key(index),
