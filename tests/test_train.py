@@ -21,6 +21,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from sportanim import fsjd
 from sportanim.models.tokenizer import TOKENIZER_PRESETS, MotionTokenizer, TokenizerConfig
 from sportanim.train import CheckpointError, ConfigError, latest_checkpoint, load_config, train
 from sportanim.train.config import to_yaml
@@ -230,17 +231,17 @@ def test_wrong_joint_count_names_the_clip(tmp_path, fsjd_dir):
 
 def _flag(data: Path, ids: set[str]) -> None:
     """Mark clips ``ids`` as failed by the builder's quality gates, as ``sportanim data build`` does."""
-    lines = [json.loads(line) for line in (data / "manifest.jsonl").read_text().splitlines()]
-    for line in lines:
-        if line["id"] in ids:
-            line["quality"] = {"passed": False, "reasons": ["jitter 140 mm/frame^2 > 100"]}
-    (data / "manifest.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    records = fsjd.read_manifest(data)
+    for record in records:
+        if record.id in ids:
+            record.quality = {"passed": False, "reasons": ["jitter 140 mm/frame^2 > 100"]}
+    fsjd.write_manifest(data, records)
 
 
 def test_clips_that_failed_the_quality_gates_are_left_out_unless_asked(tmp_path, fsjd_dir, capsys):
     data = tmp_path / "fsjd"
     shutil.copytree(fsjd_dir, data)
-    ids = [json.loads(line)["id"] for line in (data / "manifest.jsonl").read_text().splitlines()]
+    ids = [record.id for record in fsjd.read_manifest(data)]
     _flag(data, set(ids[:2]))
     stats = JointStats(np.zeros((24, 3)), np.ones((24, 3)), "test")
     kept = JointsDataset(data, 49, stats)

@@ -112,9 +112,10 @@ class JointsDataset:
                  quality: str = "passed"):
         self.root, self.frames = Path(root), int(frames)
         self.stats = stats
-        records = read_records(self.root, split, quality)
-        self.flagged = [r.id for r in read_records(self.root, split, "all") if not passed_quality(r)] \
-            if quality == "passed" else []
+        every = read_records(self.root, split)
+        records = passed_only(self.root, split, every) if quality == "passed" else every
+        kept = {r.id for r in records}
+        self.flagged = [r.id for r in every if r.id not in kept]  # left out by the quality gates
         windows, names, short, sources = [], [], [], []
         for record in records:
             joints = _read_joints(self.root, record)
@@ -170,15 +171,18 @@ def read_records(root: Path, split: str, quality: str = "all") -> list[fsjd.Clip
         splits = sorted({r.split for r in records})
         raise DataError(f"{root}: no clips to train on: the manifest has {len(records)} clips, none with "
                         f"split={split} (splits present: {splits or 'none'}); set data.split or add clips")
-    if quality == "passed":
-        kept = [r for r in chosen if passed_quality(r)]
-        if not kept:
-            reasons = sorted({why for r in chosen for why in r.quality.get("reasons", [])})
-            raise DataError(f"{root}: all {len(chosen)} clips of split={split} failed the builder's quality gates "
-                            f"({'; '.join(reasons[:3]) or 'no reasons recorded'}); fix the clips, or train on "
-                            "them anyway with data.quality=all")
-        chosen = kept
-    return chosen
+    return passed_only(root, split, chosen) if quality == "passed" else chosen
+
+
+def passed_only(root: Path, split: str, records: list[fsjd.ClipRecord]) -> list[fsjd.ClipRecord]:
+    """``records`` without the clips whose quality gates failed; ``DataError`` if none is left."""
+    kept = [r for r in records if passed_quality(r)]
+    if not kept:
+        reasons = sorted({why for r in records for why in r.quality.get("reasons", [])})
+        raise DataError(f"{root}: all {len(records)} clips of split={split} failed the builder's quality gates "
+                        f"({'; '.join(reasons[:3]) or 'no reasons recorded'}); fix the clips, or train on "
+                        "them anyway with data.quality=all")
+    return kept
 
 
 def _read_joints(root: Path, record: fsjd.ClipRecord) -> np.ndarray:

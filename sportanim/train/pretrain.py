@@ -227,8 +227,7 @@ def tokenizer_reconstructions(tokenizer_dir: str | Path, data: str | Path, split
         if split != "all" and record.split != split:
             continue
         joints = torch.from_numpy(fsjd.load_clip(data, record)["joints"]).float()
-        with torch.no_grad():
-            recon = tokenizer((joints[None] - mean) / std).recon[0] * std + mean
+        recon = tokenizer((joints[None] - mean) / std).recon[0] * std + mean  # no grad: the decorator
         yield record, joints, recon
 
 
