@@ -28,6 +28,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from sportanim.models.dit import MVDiT
+from sportanim.generation import Generator, Sampling
 from sportanim.models.pipeline import build_pipeline
 from sportanim.models.tokenizer import TOKENIZER_PRESETS, MotionTokenizer
 from sportanim.video_io import atomic_path
@@ -135,15 +136,16 @@ def bench_dit(batches: list[int], repeats: int, peak: float) -> dict:
 
 
 def bench_generation(steps_list: list[int], repeats: int) -> dict:
-    pipe = build_pipeline("tiny", seed=0)
-    pipe.set_progress_bar_config(disable=True)
     image = np.full((64, 64, 3), 128, np.uint8)
     joints = (np.random.default_rng(0).normal(0, 200, (49, 24, 3)) + [0, 0, 3000]).astype(np.float32)
     mean, std = joints.mean(axis=0), joints.std(axis=0) + 1.0  # speed only: any statistics do
+    pipe = build_pipeline("tiny", seed=0)
+    pipe.set_progress_bar_config(disable=True)
+    generator = Generator(pipe, mean, std)
     out = {}
     for steps in steps_list:
         def run() -> None:
-            pipe(image, joints, mean, std, num_inference_steps=steps, guidance_scale=3.0, generator=torch.Generator().manual_seed(0))
+            generator.generate(image, joints, Sampling(steps=steps, guidance=3.0, seed=0))
 
         out[f"steps_{steps}"] = {"s_per_clip": median_seconds(run, repeats)}
     return out

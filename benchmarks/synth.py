@@ -4,7 +4,7 @@
 
 Times the whole `sportanim synth` path (motion, kinematics, camera, render, H.264, npz,
 manifest) with one worker and with one per core, and a per-stage breakdown of one clip.
-Targets (issue 2): >= 10 tiny clips/s; <= 5 s per 512x512 clip, on 2 cores.
+Targets: >= 10 tiny clips/s; <= 5 s per 512x512 clip, on 2 cores.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Quality of the tiny base model (issue 3): does it reconstruct motion, and do its videos
+"""Quality of the tiny base model: does it reconstruct motion, and do its videos
 follow the driving motion?
 
 1. Tokenizer MPJPE (mm, camera space) on the held-out daily clips of the pretraining data;
@@ -108,11 +108,10 @@ def tokenizer_on_real(weights: Path) -> dict:
 
 
 def joints_on_body_study(weights: Path, data: Path, clips: int, steps: int, guidance: float) -> dict:
-    from sportanim.models.pipeline import load_pipeline
+    from sportanim.generation import Generator, ModelSpec, Sampling
     from sportanim.models.vae import decode_latents, encode_video
 
-    pipe = load_pipeline(weights)
-    pipe.set_progress_bar_config(disable=True)  # 36 generations: one bar each would bury the results
+    generator = Generator.load(ModelSpec(weights=weights))  # no bar per generation: 36 would bury the results
     records = [r for r in fsjd.read_manifest(data) if r.split == "eval"][:clips]
     rows = []
     for k, record in enumerate(records):
@@ -123,15 +122,13 @@ def joints_on_body_study(weights: Path, data: Path, clips: int, steps: int, guid
         frames, joints, K = loaded["frames"], loaded["joints"], loaded["intrinsics"]
         shuffled = joints[np.random.default_rng(k).permutation(len(joints))]
         other = fsjd.load_clip(data, records[(k + 1) % len(records)])["joints"]  # the next clip's motion
-        g = torch.Generator().manual_seed(k)
-        true_video = pipe(frames[0], joints, num_inference_steps=steps, guidance_scale=guidance, generator=g).frames
-        g = torch.Generator().manual_seed(k)
-        shuf_video = pipe(frames[0], shuffled, num_inference_steps=steps, guidance_scale=guidance, generator=g).frames
-        g = torch.Generator().manual_seed(k)
-        other_video = pipe(frames[0], other, num_inference_steps=steps, guidance_scale=guidance, generator=g).frames
+        sampling = Sampling(steps=steps, guidance=guidance, seed=k)
+        true_video = generator.generate(frames[0], joints, sampling).frames
+        shuf_video = generator.generate(frames[0], shuffled, sampling).frames
+        other_video = generator.generate(frames[0], other, sampling).frames
         with torch.no_grad():
             x = torch.from_numpy(frames).permute(3, 0, 1, 2)[None].float() / 127.5 - 1
-            vae_video = decode_latents(pipe.vae, encode_video(pipe.vae, x, sample=False))
+            vae_video = decode_latents(generator.pipe.vae, encode_video(generator.pipe.vae, x, sample=False))
             vae_video = ((vae_video[0].permute(1, 2, 3, 0).clamp(-1, 1) + 1) * 127.5).round().byte().numpy()
         gt, vae, true, shuf, oth = (body_mask(v, empty) for v in (frames, vae_video, true_video, shuf_video, other_video))
         rows.append({

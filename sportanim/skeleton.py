@@ -1,4 +1,4 @@
-"""SMPL-24 skeleton, NLF's default camera, and joint normalisation.
+"""SMPL-24 skeleton, NLF's default camera, joint normalisation, and pictures of joints.
 
 Conventions (as NLF's ``joints3d_nonparam`` and MTVCrafter):
 joints are float32 ``(T, 24, 3)`` in SMPL order, camera coordinates (x right, y down,
@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from PIL import Image, ImageDraw
 
 NUM_JOINTS = 24
 
@@ -109,3 +110,57 @@ def _check_stats(mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndar
     if not np.all(std > 0):
         raise ValueError("std must be positive for every joint and axis")
     return mean, std
+
+
+# --------------------------------------------------------------------------- drawing
+
+
+def camera_for_output(intrinsics: np.ndarray, image_size: tuple[int, int], width: int, height: int) -> np.ndarray:
+    """Intrinsics of an ``image_size`` = (w, h) image after ``pipeline.resize_cover`` to
+    (width, height): scaled to cover, then centre-cropped. (3, 3) or (T, 3, 3) as given."""
+    w0, h0 = image_size
+    scale = max(width / w0, height / h0)
+    new_w, new_h = max(width, round(w0 * scale)), max(height, round(h0 * scale))
+    k = np.array(intrinsics, dtype=np.float64)
+    k[..., 0, :] *= new_w / w0
+    k[..., 1, :] *= new_h / h0
+    k[..., 0, 2] -= (new_w - width) // 2
+    k[..., 1, 2] -= (new_h - height) // 2
+    return k
+
+
+_SIDE_COLOURS = {"left": (80, 170, 255), "right": (255, 120, 80), "centre": (230, 230, 230)}
+
+
+def _bone_colour(child: int) -> tuple[int, int, int]:
+    name = JOINT_NAMES[child]
+    return _SIDE_COLOURS["left" if name.startswith("left") else "right" if name.startswith("right") else "centre"]
+
+
+def draw_skeleton(joints: np.ndarray, intrinsics: np.ndarray, width: int, height: int,
+                  background: tuple[int, int, int] = (20, 22, 28)) -> np.ndarray:
+    """Joints (T, 24, 3) mm projected with ``intrinsics`` ((3, 3) or (T, 3, 3)) as bones on
+    a dark (height, width) frame: left side blue, right orange, spine white. -> uint8 (T, H, W, 3).
+    Joints behind the camera are left out."""
+    uv = project(joints, intrinsics)  # (T, 24, 2)
+    line = max(1, round(min(width, height) / 96))
+    frames = []
+    for points in uv:
+        canvas = Image.new("RGB", (width, height), background)
+        draw = ImageDraw.Draw(canvas)
+        for parent, child in BONES:
+            a, b = points[parent], points[child]
+            if np.isfinite(a).all() and np.isfinite(b).all():
+                draw.line([tuple(a), tuple(b)], fill=_bone_colour(child), width=line)
+        frames.append(np.asarray(canvas))
+    return np.stack(frames)
+
+
+def overlay_skeleton(frames: np.ndarray, joints: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
+    """``frames`` (T, H, W, 3) with the projected bones of ``joints`` drawn over them."""
+    t, h, w = frames.shape[:3]
+    bones = draw_skeleton(joints, intrinsics, w, h, background=(0, 0, 0))
+    mask = bones.any(axis=-1)
+    out = frames.copy()
+    out[mask] = bones[mask]
+    return out

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sportanim import fsjd
-from sportanim.data.cli import data_app
+from sportanim.cli import app
 from sportanim.data.split import choose_eval_groups, split_dataset
 from sportanim.data.stats import dataset_stats, format_stats_table
 from sportanim.data.upstream import (RestrictedUnpickler, UnsafePickleError, UpstreamFormatError,
@@ -400,18 +400,18 @@ def test_cli_import_split_stats(tmp_path):
     sample = make_dot_sample(tmp_path)
     pkl = write_pkl(tmp_path, [sample, sample, {**sample, "pose": sample["pose"][:8]}])
     out = tmp_path / "out"
-    result = runner.invoke(data_app, ["import-mtvcrafter", str(pkl), "--out", str(out),
+    result = runner.invoke(app, ["data", "import-mtvcrafter", str(pkl), "--out", str(out),
                                       "--size", "32", "--quiet"])
     assert result.exit_code == 0, result.output
     assert "wrote 3 clips" in result.output and "quality flags on dot_clip-2" in result.output
-    result = runner.invoke(data_app, ["split", str(out), "--eval", "1", "--by", "video"])
+    result = runner.invoke(app, ["data", "split", str(out), "--eval", "1", "--by", "video"])
     assert result.exit_code == 2 and "cannot split 3 clips in 1 group(s)" in result.output
-    result = runner.invoke(data_app, ["split", str(out), "--eval", "1", "--by", "clip", "--seed", "2"])
+    result = runner.invoke(app, ["data", "split", str(out), "--eval", "1", "--by", "clip", "--seed", "2"])
     assert result.exit_code == 0, result.output
     assert "1 eval, 2 train clips" in result.output
-    result = runner.invoke(data_app, ["stats", str(out)])
+    result = runner.invoke(app, ["data", "stats", str(out)])
     assert result.exit_code == 0 and "clips" in result.output and "split eval" in result.output
-    result = runner.invoke(data_app, ["import-mtvcrafter", str(pkl), "--out", str(out)])
+    result = runner.invoke(app, ["data", "import-mtvcrafter", str(pkl), "--out", str(out)])
     assert result.exit_code == 2 and "exists and is not empty; pass --overwrite" in result.output
 
 
@@ -419,9 +419,9 @@ def test_cli_refuses_malicious_pkl(tmp_path):
     target = tmp_path / "pwned"
     path = tmp_path / "evil.pkl"
     path.write_bytes(pickle.dumps([Evil(target)]))
-    result = CliRunner().invoke(data_app, ["import-mtvcrafter", str(path), "--out", str(tmp_path / "o")])
+    result = CliRunner().invoke(app, ["data", "import-mtvcrafter", str(path), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert "refusing to load GLOBAL" in result.output and not target.exists()
     assert not (tmp_path / "o").exists()
-    result = CliRunner().invoke(data_app, ["split", str(tmp_path / "nothing"), "--by", "clip"])
+    result = CliRunner().invoke(app, ["data", "split", str(tmp_path / "nothing"), "--by", "clip"])
     assert result.exit_code == 2 and "no manifest.jsonl" in result.output

@@ -15,9 +15,10 @@ from safetensors.torch import save_file
 from typer.testing import CliRunner
 
 from sportanim.models import vae as vae_lib
-from sportanim.generate import generate_app
+from sportanim.cli import app
 from sportanim.models.dit import MVDiT
-from sportanim.models.motion_io import camera_for_output, draw_skeleton, fit_motion, load_motion
+from sportanim.data.motion import fit_motion, load_motion
+from sportanim.skeleton import camera_for_output, draw_skeleton
 from sportanim.models.pipeline import (
     MTVCrafterPipeline,
     build_pipeline,
@@ -352,7 +353,7 @@ def test_cli_generate_writes_video_and_panels(tmp_path, weights, fsjd_root, clip
     out = tmp_path / "out" / "a.mp4"
     args = ["--motion", clip_id, "--data", str(fsjd_root), "--out", str(out), "--weights", str(weights),
             "--steps", "2", "--panel", "--quiet"]
-    result = runner.invoke(generate_app, args)
+    result = runner.invoke(app, ["generate", *args])
     assert result.exit_code == 0, result.output
     assert probe_video(out)["frames"] == FRAMES and probe_video(out)["width"] == SIZE
     assert probe_video(tmp_path / "out" / "a.panel.mp4")["width"] == 5 * SIZE  # with the source video
@@ -363,7 +364,7 @@ def test_cli_generate_writes_video_and_panels(tmp_path, weights, fsjd_root, clip
     np.savez(tmp_path / "m.npz", joints=clip["joints"])
     args = ["--motion", str(tmp_path / "m.npz"), "--ref-image", str(tmp_path / "ref.png"), "--out",
             str(tmp_path / "b.mp4"), "--weights", str(weights), "--steps", "2", "--panel", "--quiet"]
-    result = runner.invoke(generate_app, args)
+    result = runner.invoke(app, ["generate", *args])
     assert result.exit_code == 0, result.output
     assert probe_video(tmp_path / "b.panel.mp4")["width"] == 4 * SIZE  # no source video
 
@@ -375,7 +376,7 @@ def test_cli_generate_user_errors_exit_2(tmp_path, weights):
                  ["--motion", str(tmp_path / "none.npz")],
                  ["--motion", str(tmp_path / "m.npz"), "--ref-image", str(tmp_path / "none.png")],
                  ["--motion", str(tmp_path / "m.npz"), "--ref-image", str(tmp_path / "m.npz")]):
-        result = runner.invoke(generate_app, [*args, "--out", str(tmp_path / "x.mp4"), "--weights", str(weights)])
+        result = runner.invoke(app, ["generate", *args, "--out", str(tmp_path / "x.mp4"), "--weights", str(weights)])
         assert result.exit_code == 2, result.output
         assert "error:" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "x.mp4").exists()

@@ -322,15 +322,31 @@ def test_a_used_run_folder_needs_resume(tmp_path, fsjd_dir, straight_run):
 
 
 def test_cli_reports_user_errors_in_one_line(tmp_path):
-    import typer
     from typer.testing import CliRunner
 
-    from sportanim.train.cli import train as train_command
+    from sportanim.cli import app
 
-    app = typer.Typer()
-    app.command()(train_command)
-    result = CliRunner().invoke(app, ["--data", str(tmp_path / "missing"), "--out", str(tmp_path / "run")])
+    result = CliRunner().invoke(app, ["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "run")])
     assert result.exit_code == 2
     assert "not a folder" in result.output and "Traceback" not in result.output
-    result = CliRunner().invoke(app, ["--strategy", "staged", "--data", str(tmp_path), "--out", str(tmp_path / "r")])
+    result = CliRunner().invoke(app, ["train", "--strategy", "staged", "--init", "scratch", "--data", str(tmp_path),
+                                      "--out", str(tmp_path / "r")])
     assert result.exit_code == 2 and "needs their weights: pass --init PIPELINE_FOLDER" in result.output
+
+
+@pytest.mark.slow
+def test_cli_train_tiny_starts_from_the_shipped_base_without_init(tmp_path, fsjd_dir):
+    from typer.testing import CliRunner
+
+    from sportanim.cli import app
+    from sportanim.train.config import load_config
+    from sportanim.train.trainer import shipped_init
+    from sportanim.weights import default_weights
+
+    assert shipped_init(load_config("mtvcrafter-7b", {})) is None  # the 7B world names its weights
+    result = CliRunner().invoke(app, ["train", "--config", "tiny", "--strategy", "diffusion", "--data", str(fsjd_dir),
+                                      "--out", str(tmp_path / "run"), "--steps", "1", "--batch-size", "2", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "shipped tiny base" in result.output
+    recorded = json.loads((tmp_path / "run" / "config.json").read_text())["init"]
+    assert recorded and all(Path(p).resolve().is_relative_to(default_weights().resolve()) for p in recorded.values())

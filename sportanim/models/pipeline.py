@@ -263,7 +263,7 @@ class MTVCrafterPipeline(DiffusionPipeline):
                              "fill or drop those frames first")
         if shape[0] != num_frames:
             raise ValueError(f"joints have {shape[0]} frames but num_frames={num_frames}; crop or resample them first "
-                             "(sportanim.models.motion_io.fit_motion)")
+                             "(sportanim.data.motion.fit_motion)")
 
     # ---- steps
 

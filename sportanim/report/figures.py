@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sportanim.skeleton import overlay_skeleton
 from sportanim.video_io import atomic_path
 
 UPSCALE = 2  # tiny-world frames are 64 px: drawn at twice that, nearest neighbour
@@ -26,18 +27,6 @@ class FigureClip:
     joints: np.ndarray
     intrinsics: np.ndarray
     models: dict[str, tuple[np.ndarray, np.ndarray]]
-
-
-def overlay_skeleton(frames: np.ndarray, joints: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
-    """``frames`` with the projected bones of ``joints`` drawn over them."""
-    from sportanim.models.motion_io import draw_skeleton
-
-    t, h, w = frames.shape[:3]
-    bones = draw_skeleton(joints, intrinsics, w, h, background=(0, 0, 0))
-    mask = bones.any(axis=-1)
-    out = frames.copy()
-    out[mask] = bones[mask]
-    return out
 
 
 def frame_picks(frames: int, count: int) -> np.ndarray:

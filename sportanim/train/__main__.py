@@ -1,9 +1,7 @@
 """``python -m sportanim.train ...`` / ``accelerate launch -m sportanim.train ...``:
 the ``sportanim train`` command on its own."""
 
-import typer
-
-from sportanim.train.cli import train
+from sportanim.cli.train import main
 
 if __name__ == "__main__":
-    typer.run(train)
+    main()

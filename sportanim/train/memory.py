@@ -67,6 +67,7 @@ tracemalloc cannot see torch's allocations and process RSS mixes in the allocato
 from __future__ import annotations
 
 import math
+import re
 import weakref
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -76,19 +77,15 @@ from typing import Any, Callable
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from sportanim.models.pipeline import PIPELINE_PRESETS
+from sportanim.train.config import STRATEGY_NAMES
+from sportanim.train.diffusion import LORA_TARGETS
+
 GIB = 1024**3
-MODEL_PRESETS: dict[str, dict[str, Any]] = {
-    # config name -> presets of the three models and the video size the DiT was trained at
-    "tiny": dict(tokenizer="tiny", dit="tiny", vae="tiny", height=64, width=64),
-    "mtvcrafter-7b": dict(tokenizer="mtvcrafter-7b", dit="mtvcrafter-7b", vae="cogvideox-5b", height=512, width=512),
-}
-STRATEGIES = ("tokenizer", "diffusion", "staged")
 OPTIMIZERS = ("adamw", "adamw8bit")
 ADAM_KERNELS = ("fused", "foreach", "for-loop")
 MODES = ("train", "generate")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-# LoRA on the attention projections and the feed-forward of every block (issue 5).
-LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0", "ff.net.0.proj", "ff.net.2")
 BNB_BLOCK = 256  # bitsandbytes' 8-bit Adam quantises moments in blocks of 256 values
 
 
@@ -170,7 +167,7 @@ def dit_shape(preset: str, **overrides: Any) -> DiTShape:
         model = MVDiT.from_preset(preset, **{**overrides, "num_layers": 1})
     cfg, block = model.config, model.transformer_blocks[0]
     lora = tuple((m.in_features, m.out_features) for name, m in block.named_modules()
-                 if isinstance(m, torch.nn.Linear) and any(name.endswith(t) for t in LORA_TARGETS))
+                 if isinstance(m, torch.nn.Linear) and re.fullmatch(LORA_TARGETS, f"transformer_blocks.0.{name}"))
     return DiTShape(
         layers=layers, heads=cfg.num_attention_heads, head_dim=cfg.attention_head_dim,
         motion_dim=model.motion_dim, motion_tokens=cfg.num_motion_tokens,
@@ -378,8 +375,8 @@ def _check(name: str, value: Any, allowed) -> None:
 
 
 def _check_settings(s: dict[str, Any]) -> None:
-    _check("config", s["config"], MODEL_PRESETS)
-    _check("strategy", s["strategy"], STRATEGIES)
+    _check("config", s["config"], PIPELINE_PRESETS)
+    _check("strategy", s["strategy"], STRATEGY_NAMES)
     _check("optimizer", s["optimizer"], OPTIMIZERS)
     _check("adam_kernel", s["adam_kernel"], ADAM_KERNELS)
     _check("mode", s["mode"], MODES)
@@ -425,7 +422,7 @@ def plan_memory(
     the config's video size; ``master_weights`` defaults to True for 16-bit training;
     ``adam_kernel``: fused (CUDA), foreach, for-loop (torch's CPU default);
     ``dit_overrides``: MV-DiT config changes (small validation models)."""
-    sizes = MODEL_PRESETS.get(config, {})
+    sizes = PIPELINE_PRESETS.get(config, {})
     settings = dict(
         config=config, strategy=strategy, lora_rank=lora_rank, optimizer=optimizer, gpus=gpus, zero=zero,
         gradient_checkpointing=gradient_checkpointing, dtype=dtype, mode=mode,
@@ -488,8 +485,8 @@ def _step_temporaries(s: dict[str, Any], trainable: int, largest: int, e: int) -
 
 def _plan_dit_train(s: dict[str, Any]) -> MemoryPlan:
     e = DTYPES[s["dtype"]].itemsize
-    sizes = MODEL_PRESETS[s["config"]]
-    shape = dit_shape(sizes["dit"], **s["dit_overrides"])
+    sizes = PIPELINE_PRESETS[s["config"]]
+    shape = dit_shape(sizes["transformer"], **s["dit_overrides"])
     f, _, h, w = video_grid(sizes["vae"], s["frames"], s["height"], s["width"])
     if h % shape.patch or w % shape.patch:
         raise MemoryPlanError(f"latent size ({h}, {w}) must be a multiple of the DiT's patch size {shape.patch}")
@@ -530,7 +527,7 @@ def _total(items: list[MemoryItem]) -> int:
 
 def _plan_tokenizer(s: dict[str, Any]) -> MemoryPlan:
     e = DTYPES[s["dtype"]].itemsize
-    preset = MODEL_PRESETS[s["config"]]["tokenizer"]
+    preset = PIPELINE_PRESETS[s["config"]]["tokenizer"]
     with torch.device("meta"):
         tok = build_tokenizer(preset)
     trainable = _count(tok)
@@ -563,8 +560,8 @@ def dit_generate_work(shape: DiTShape, batch: int, tokens: int, latent_values: i
 
 def _plan_generate(s: dict[str, Any]) -> MemoryPlan:
     e, dtype = DTYPES[s["dtype"]].itemsize, DTYPES[s["dtype"]]
-    sizes = MODEL_PRESETS[s["config"]]
-    shape = dit_shape(sizes["dit"], **s["dit_overrides"])
+    sizes = PIPELINE_PRESETS[s["config"]]
+    shape = dit_shape(sizes["transformer"], **s["dit_overrides"])
     f, _, h, w = video_grid(sizes["vae"], s["frames"], s["height"], s["width"])
     tokens = f * (h // shape.patch) * (w // shape.patch)
     cfg_batch = s["batch"] * (2 if s["guidance"] else 1)
@@ -635,7 +632,7 @@ def measure_dit_step(
     The second step is the steady state: moments exist when its activations peak."""
     from sportanim.models.dit import MVDiT
 
-    f, c, h, w = video_grid(MODEL_PRESETS["tiny"]["vae"], frames, height, width)
+    f, c, h, w = video_grid(PIPELINE_PRESETS["tiny"]["vae"], frames, height, width)
     with measured_peak() as result:
         gen = torch.Generator().manual_seed(seed)
         with torch.random.fork_rng(devices=[]):
@@ -644,7 +641,7 @@ def measure_dit_step(
         if lora_rank:
             from peft import LoraConfig
 
-            model.add_adapter(LoraConfig(r=lora_rank, lora_alpha=lora_rank, target_modules=list(LORA_TARGETS)))
+            model.add_adapter(LoraConfig(r=lora_rank, lora_alpha=lora_rank, target_modules=LORA_TARGETS))
             for name, p in model.named_parameters():
                 p.requires_grad_("lora_" in name)
         if gradient_checkpointing:

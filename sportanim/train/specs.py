@@ -252,12 +252,9 @@ SPECS: dict[str, type | str] = {
     "vae": "sportanim.train.diffusion:VAESpec",
 }
 
-# Specs the strategies name that are not written yet, and why (none left).
-PENDING_SPECS: dict[str, str] = {}
-
 
 def get_spec(name: str):
-    """A fresh spec instance by name; ``NotImplementedError`` for one still pending."""
+    """A fresh spec instance by name."""
     if name in SPECS:
         found = SPECS[name]
         if isinstance(found, str):
@@ -266,6 +263,4 @@ def get_spec(name: str):
             module, cls = found.split(":")
             found = getattr(import_module(module), cls)
         return found()
-    if name in PENDING_SPECS:
-        raise NotImplementedError(PENDING_SPECS[name])
-    raise KeyError(f"unknown model spec {name!r}; known: {sorted(SPECS) + sorted(PENDING_SPECS)}")
+    raise KeyError(f"unknown model spec {name!r}; known: {sorted(SPECS)}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sportanim.train.specs import PENDING_SPECS, SPECS
+from sportanim.train.config import STRATEGY_NAMES
 
 
 @dataclass(frozen=True)
@@ -30,29 +30,17 @@ class Stage:
         return self.train + self.freeze
 
 
-STRATEGIES: dict[str, tuple[Stage, ...]] = {
-    "tokenizer": (Stage("tokenizer", train=("tokenizer",)),),
-    "diffusion": (Stage("diffusion", train=("dit",), freeze=("tokenizer", "vae")),),
-    "staged": (
-        Stage("tokenizer", train=("tokenizer",)),
-        Stage("diffusion", train=("dit",), freeze=("tokenizer", "vae")),
-    ),
-}
-
-
-class StrategyNotReady(NotImplementedError):
-    """A strategy whose specs are not written yet."""
+_TOKENIZER = Stage("tokenizer", train=("tokenizer",))
+_DIFFUSION = Stage("diffusion", train=("dit",), freeze=("tokenizer", "vae"))
+STRATEGIES: dict[str, tuple[Stage, ...]] = dict(zip(STRATEGY_NAMES, (
+    (_TOKENIZER,),  # tokenizer
+    (_DIFFUSION,),  # diffusion
+    (_TOKENIZER, _DIFFUSION),  # staged
+)))
 
 
 def resolve(strategy: str) -> tuple[Stage, ...]:
-    """The stages of ``strategy``; ``StrategyNotReady`` (before any work is done) when a
-    spec it needs is still pending, ``ValueError`` for an unknown name."""
+    """The stages of ``strategy``; ``ValueError`` for an unknown name."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {sorted(STRATEGIES)}")
-    stages = STRATEGIES[strategy]
-    missing = [name for stage in stages for name in stage.specs if name not in SPECS]
-    if missing:
-        reasons = "; ".join(f"{name}: {PENDING_SPECS.get(name, 'no spec')}" for name in dict.fromkeys(missing))
-        raise StrategyNotReady(f"strategy {strategy!r} is not available yet ({reasons}); "
-                               "use --strategy tokenizer for now")
-    return stages
+    return STRATEGIES[strategy]

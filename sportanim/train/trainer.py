@@ -100,6 +100,15 @@ def train(config: TrainConfig, data: str | Path, out: str | Path, init: str | Pa
     return result
 
 
+def shipped_init(config: TrainConfig) -> Path | None:
+    """The shipped tiny base when ``config`` trains the tiny models (it is their pre-trained
+    start, as ``generate`` uses it by default); None for other presets or when none is installed."""
+    from sportanim.weights import default_weights, has_default_weights
+
+    tiny = config.tokenizer.preset == "tiny" and config.diffusion.dit_preset == "tiny"
+    return default_weights() if tiny and has_default_weights() else None
+
+
 def _init_map(init, stages: tuple[Stage, ...]) -> dict[str, Path]:
     """``{spec: path}`` from ``--init``: a dict as given; a pipeline weights folder (tokenizer/,
     transformer/, vae/) for every spec the strategy uses; any other path for the first

@@ -1,8 +1,4 @@
-"""``sportanim data ...``: a typer sub-app, one library call per command.
-
-Wired into the main app with ``app.add_typer(data_app, name="data")``. This module does
-not import ``sportanim.cli`` (which imports it), so it has its own small error helper.
-"""
+"""``sportanim data ...``: build from videos, import upstream data, split train/eval, stats."""
 
 from __future__ import annotations
 
@@ -12,25 +8,14 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-data_app = typer.Typer(add_completion=False, no_args_is_help=True,
-                       help="Dataset tools: build from videos, import upstream data, split train/eval, stats.")
-console = Console(stderr=True)  # messages and errors
+from sportanim.cli.errors import run, say
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Dataset tools: build from videos, import upstream data, split train/eval, stats.")
 stdout = Console()  # results (the stats table)
 
 
-def _run(fn, *args, **kwargs):
-    """Call the library; user-caused errors (ValueError, OSError, a pose backend that
-    cannot run) become one line on stderr and exit code 2."""
-    from sportanim.data.pose import PoseBackendError
-
-    try:
-        return fn(*args, **kwargs)
-    except (ValueError, OSError, PoseBackendError) as error:
-        console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-
-
-@data_app.command("import-mtvcrafter")
+@app.command("import-mtvcrafter")
 def import_mtvcrafter_command(
     file: Path = typer.Argument(..., help="MTVCrafter's sampled_data.pkl (videos resolved from its folder)."),
     out: Path = typer.Option(..., "--out", help="Output folder (FSJD format)."),
@@ -41,15 +26,14 @@ def import_mtvcrafter_command(
 ) -> None:
     """Import MTVCrafter's sample pkl (NLF joints) and its videos as an FSJD folder."""
     from sportanim.data.upstream import import_mtvcrafter
-    records = _run(import_mtvcrafter, file, out, size=size, frames=frames,
-                   overwrite=overwrite, show_progress=not quiet)
+    records = run(import_mtvcrafter, file, out, size=size, frames=frames,
+                  overwrite=overwrite, show_progress=not quiet)
     flagged = [record.id for record in records if not record.quality.get("passed", True)]
-    console.print(f"wrote {len(records)} clips to {out}"
-                  + (f"; quality flags on {', '.join(flagged)} (see manifest)" if flagged else ""),
-                  highlight=False, soft_wrap=True)
+    say(f"wrote {len(records)} clips to {out}"
+        + (f"; quality flags on {', '.join(flagged)} (see manifest)" if flagged else ""))
 
 
-@data_app.command("split")
+@app.command("split")
 def split_command(
     folder: Path = typer.Argument(..., help="FSJD dataset folder."),
     eval_count: int = typer.Option(100, "--eval", help="Number of eval clips."),
@@ -58,22 +42,21 @@ def split_command(
 ) -> None:
     """Rewrite the manifest's train/eval split without splitting an athlete or video."""
     from sportanim.data.split import split_dataset
-    result = _run(split_dataset, folder, n_eval=eval_count, by=by, seed=seed)
+    result = run(split_dataset, folder, n_eval=eval_count, by=by, seed=seed)
     note = "" if result["exact"] else f" (nearest possible to {result['requested']})"
-    console.print(f"{folder}: {result['eval']} eval{note}, {result['train']} train clips; "
-                  f"{result['eval_groups']} of {result['groups']} groups by {by} in eval",
-                  highlight=False, soft_wrap=True)
+    say(f"{folder}: {result['eval']} eval{note}, {result['train']} train clips; "
+        f"{result['eval_groups']} of {result['groups']} groups by {by} in eval")
 
 
-@data_app.command("stats")
+@app.command("stats")
 def stats_command(folder: Path = typer.Argument(..., help="FSJD dataset folder.")) -> None:
     """Recompute and write stats.json, and print it as a table."""
     from sportanim.data.stats import dataset_stats, format_stats_table
-    stats = _run(dataset_stats, folder)
+    stats = run(dataset_stats, folder)
     stdout.print(format_stats_table(stats))
 
 
-@data_app.command("build")
+@app.command("build")
 def build_command(
     inputs: list[Path] = typer.Argument(..., help="Video files and/or folders of videos."),
     out: Path = typer.Option(..., "--out", help="Output FSJD folder (an earlier build's folder resumes it)."),
@@ -91,8 +74,8 @@ def build_command(
 
     config = BuildConfig(out=out, annotations=annotations, pose_backend=pose_backend,
                          nlf_model=nlf_model, device=device, size=size, frames=frames,
-                         shard=_run(parse_shard, shard), show_progress=not quiet)
-    report = _run(build_dataset, [str(p) for p in inputs], config)
+                         shard=run(parse_shard, shard), show_progress=not quiet)
+    report = run(build_dataset, [str(p) for p in inputs], config)
     _print_build_summary(report)
     if not report.clips:
         raise typer.Exit(1)
@@ -109,10 +92,9 @@ def _print_build_summary(report) -> None:
         table.add_column("reason", overflow="fold")
         for name, reason in rows:
             table.add_row(name, reason)
-        console.print(table)
+        say(table)
     reused = len(report.clips) - len(report.new)
-    console.print(f"{report.out}: {len(report.clips)} clips from {report.videos} video(s) "
-                  f"({len(report.new)} new, {reused} already built; {failed} failing quality "
-                  f"gates, see manifest); {len(report.skipped)} input(s) skipped"
-                  + ("" if report.clips else "; nothing could be built"),
-                  highlight=False, soft_wrap=True)
+    say(f"{report.out}: {len(report.clips)} clips from {report.videos} video(s) "
+        f"({len(report.new)} new, {reused} already built; {failed} failing quality "
+        f"gates, see manifest); {len(report.skipped)} input(s) skipped"
+        + ("" if report.clips else "; nothing could be built"))

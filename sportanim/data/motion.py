@@ -10,9 +10,8 @@
   unpickler): ``FILE.pkl#2`` picks sample 2, plain ``FILE.pkl`` the first; the camera is NLF's
   default for the sample's video size and the video is read from beside the pkl if present.
 
-``fit_motion`` crops (or, for short clips, resamples) to the pipeline's frame count;
-``draw_skeleton`` and ``camera_for_output`` draw joints over a dark frame for the
-``generate --panel`` view.
+``fit_motion`` crops (or, for short clips, resamples) to the pipeline's frame count.
+(Pictures of joints, ``draw_skeleton`` / ``camera_for_output``, are in ``sportanim.skeleton``.)
 """
 
 from __future__ import annotations
@@ -22,10 +21,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from PIL import Image, ImageDraw
 
 from sportanim import fsjd
-from sportanim.skeleton import BONES, JOINT_NAMES, NUM_JOINTS, nlf_intrinsics, project
+from sportanim.skeleton import NUM_JOINTS, nlf_intrinsics
 
 
 class LoadedMotion(NamedTuple):
@@ -74,6 +72,19 @@ def _checked_joints(joints: np.ndarray, where: str) -> np.ndarray:
     return joints.astype(np.float32)
 
 
+def _checked_intrinsics(intrinsics: np.ndarray, frames: int, where: str) -> np.ndarray:
+    """Pinhole intrinsics (3, 3) or (frames, 3, 3): positive focal lengths and principal point."""
+    if intrinsics.shape not in ((3, 3), (frames, 3, 3)) or intrinsics.dtype.kind not in "iuf":
+        raise ValueError(f"{where}: intrinsics must be (3, 3) or ({frames}, 3, 3) numbers, "
+                         f"got {intrinsics.dtype} {intrinsics.shape}")
+    k = np.asarray(intrinsics, dtype=np.float64).reshape(-1, 3, 3)
+    if not (np.isfinite(k).all() and (k[:, 0, 0] > 0).all() and (k[:, 1, 1] > 0).all()
+            and (k[:, 0, 2] > 0).all() and (k[:, 1, 2] > 0).all()):
+        raise ValueError(f"{where}: intrinsics need positive focal lengths (fx, fy) and principal point "
+                         "(cx, cy); got zeros, negatives or NaN")
+    return intrinsics
+
+
 def _load_array(path: Path, key: str) -> LoadedMotion:
     if path.suffix.lower() == ".npy":
         if key:
@@ -89,8 +100,8 @@ def _load_array(path: Path, key: str) -> LoadedMotion:
         raise ValueError(f"{path}: no array {key!r}; it holds {sorted(arrays)} (pick one with {path.name}#NAME)")
     joints = _checked_joints(arrays[key], f"{path}#{key}")
     intrinsics = arrays.get("intrinsics")
-    if intrinsics is not None and intrinsics.shape not in ((3, 3), (len(joints), 3, 3)):
-        raise ValueError(f"{path}: intrinsics must be (3, 3) or ({len(joints)}, 3, 3), got {intrinsics.shape}")
+    if intrinsics is not None:
+        intrinsics = _checked_intrinsics(intrinsics, len(joints), str(path))
     size = None
     if intrinsics is not None:
         k = intrinsics if intrinsics.ndim == 2 else intrinsics[0]
@@ -165,47 +176,3 @@ def motion_stats(joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     stand-in normalisation for untrained weights only (trained ones carry theirs)."""
     joints = np.asarray(joints, dtype=np.float64)
     return joints.mean(axis=0), np.maximum(joints.std(axis=0), 1.0)
-
-
-# --------------------------------------------------------------------------- drawing
-
-
-def camera_for_output(intrinsics: np.ndarray, image_size: tuple[int, int], width: int, height: int) -> np.ndarray:
-    """Intrinsics of an ``image_size`` = (w, h) image after ``pipeline.resize_cover`` to
-    (width, height): scaled to cover, then centre-cropped. (3, 3) or (T, 3, 3) as given."""
-    w0, h0 = image_size
-    scale = max(width / w0, height / h0)
-    new_w, new_h = max(width, round(w0 * scale)), max(height, round(h0 * scale))
-    k = np.array(intrinsics, dtype=np.float64)
-    k[..., 0, :] *= new_w / w0
-    k[..., 1, :] *= new_h / h0
-    k[..., 0, 2] -= (new_w - width) // 2
-    k[..., 1, 2] -= (new_h - height) // 2
-    return k
-
-
-_SIDE_COLOURS = {"left": (80, 170, 255), "right": (255, 120, 80), "centre": (230, 230, 230)}
-
-
-def _bone_colour(child: int) -> tuple[int, int, int]:
-    name = JOINT_NAMES[child]
-    return _SIDE_COLOURS["left" if name.startswith("left") else "right" if name.startswith("right") else "centre"]
-
-
-def draw_skeleton(joints: np.ndarray, intrinsics: np.ndarray, width: int, height: int,
-                  background: tuple[int, int, int] = (20, 22, 28)) -> np.ndarray:
-    """Joints (T, 24, 3) mm projected with ``intrinsics`` ((3, 3) or (T, 3, 3)) as bones on
-    a dark (height, width) frame: left side blue, right orange, spine white. -> uint8 (T, H, W, 3).
-    Joints behind the camera are left out."""
-    uv = project(joints, intrinsics)  # (T, 24, 2)
-    line = max(1, round(min(width, height) / 96))
-    frames = []
-    for points in uv:
-        canvas = Image.new("RGB", (width, height), background)
-        draw = ImageDraw.Draw(canvas)
-        for parent, child in BONES:
-            a, b = points[parent], points[child]
-            if np.isfinite(a).all() and np.isfinite(b).all():
-                draw.line([tuple(a), tuple(b)], fill=_bone_colour(child), width=line)
-        frames.append(np.asarray(canvas))
-    return np.stack(frames)

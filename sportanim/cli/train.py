@@ -1,7 +1,8 @@
-"""``sportanim train``: parse flags, make the config, call ``sportanim.train.train``.
+"""``sportanim train`` (flags -> config -> ``sportanim.train.train``) and ``sportanim pretrain``.
 
 Several processes or machines: ``accelerate launch [--config_file FILE] -m sportanim.train
---config ... --data ... --out ...`` (or the ``sportanim`` script in place of ``-m``).
+--config ... --data ... --out ...`` (or the ``sportanim`` script in place of ``-m``); that
+entry point is ``main`` here.
 """
 
 from __future__ import annotations
@@ -12,18 +13,15 @@ from typing import Optional
 
 import typer
 
+from sportanim.cli.errors import run, say
 
-def _fail(message: str) -> None:
-    from rich.console import Console
-
-    if os.environ.get("RANK", "0") == "0":  # one line, not one per process
-        Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
+SCRATCH = "scratch"  # --init scratch: fresh weights instead of the shipped tiny base
 
 
 def _parse_inits(values: list[str]) -> str | dict[str, str] | None:
-    """``["PATH"]`` -> PATH; ``["tokenizer=A", "dit=B"]`` -> ``{"tokenizer": A, "dit": B}``."""
-    if not values:
+    """``["PATH"]`` -> PATH; ``["tokenizer=A", "dit=B"]`` -> ``{"tokenizer": A, "dit": B}``;
+    ``["scratch"]`` -> None (fresh weights)."""
+    if values == [SCRATCH]:
         return None
     if len(values) == 1 and "=" not in values[0]:
         return values[0]
@@ -56,7 +54,8 @@ def train(
     out: Path = typer.Option(..., "--out", help="Run folder: checkpoints/, logs/ (TensorBoard), final/ exports."),
     config: str = typer.Option("tiny", "--config", help="tiny | mtvcrafter-7b | a YAML/JSON file (may say 'preset: NAME')."),
     strategy: Optional[str] = typer.Option(None, "--strategy", help="tokenizer | diffusion | staged (default: the config's)."),
-    init: list[str] = typer.Option([], "--init", help="Weights to start from: PATH for the trained model, or NAME=PATH (repeatable)."),
+    init: list[str] = typer.Option([], "--init", help="Weights to start from: PATH for the trained model, or NAME=PATH "
+                                   "(repeatable), or 'scratch' (default: the shipped tiny base for tiny-model configs)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in --out (exactly)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Optimizer steps (config field steps)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="GLOBAL batch over all processes (batch_size)."),
@@ -69,17 +68,38 @@ def train(
 ) -> None:
     """Fine-tune with one of the paper's strategies (tokenizer | diffusion | staged) on accelerate."""
     from sportanim.train.config import load_config
+    from sportanim.train.trainer import shipped_init
     from sportanim.train.trainer import train as run_training
 
     flags = {"strategy": strategy, "steps": steps, "batch_size": batch_size, "optim.lr": lr, "seed": seed,
              "checkpoint_every": checkpoint_every, "mixed_precision": mixed_precision}
-    try:
-        overrides = {**{k: v for k, v in flags.items() if v is not None}, **_parse_sets(set_)}
-        cfg = load_config(config, overrides)
-        result = run_training(cfg, data, out, init=_parse_inits(init), resume=resume, show_progress=not quiet)
-    except (ValueError, OSError, NotImplementedError) as err:
-        _fail(str(err))
-        return
+    overrides = {**{k: v for k, v in flags.items() if v is not None}, **run(_parse_sets, set_)}
+    cfg = run(load_config, config, overrides)
+    start = run(_parse_inits, init) if init else shipped_init(cfg)
+    if not init and start is not None:
+        say(f"[dim]note:[/] no --init: starting from the shipped tiny base ({start}; --init scratch for fresh weights)")
+    result = run(run_training, cfg, data, out, init=start, resume=resume, show_progress=not quiet)
     if os.environ.get("RANK", "0") == "0":
         for name, folder in result.exports.items():
             print(f"{name}: {folder}")
+
+
+def pretrain(
+    out: Path = typer.Option(Path("runs/pretrain-tiny"), "--out", help="Run folder; a cut-off run continues where it stopped."),
+    preset: str = typer.Option("tiny", "--preset", help="Only tiny: the full world loads released weights."),
+    seed: int = typer.Option(0, help="Seed of the data, the initialisations and the sampling order."),
+    install: bool = typer.Option(False, "--install", help="Copy the finished weights into the package (sportanim/weights/tiny)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+) -> None:
+    """Train the tiny base model (VAE, 4DMoT, MV-DiT) from scratch on synthetic daily motion."""
+    from sportanim.train.pretrain import PretrainConfig
+    from sportanim.train.pretrain import pretrain as run_pretrain
+
+    weights = run(run_pretrain, out, PretrainConfig(preset=preset, seed=seed), install=install,
+                  show_progress=not quiet)
+    say(f"weights: {weights}")
+
+
+def main() -> None:
+    """``python -m sportanim.train`` / ``accelerate launch -m sportanim.train``: the train command alone."""
+    typer.run(train)

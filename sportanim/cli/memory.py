@@ -1,5 +1,4 @@
-"""``sportanim plan-memory``: parse flags, call ``sportanim.train.memory.plan_memory``, print
-the per-GPU breakdown as a table."""
+"""``sportanim plan-memory``: flags in, one ``plan_memory`` call, the per-GPU breakdown as a table."""
 
 from __future__ import annotations
 
@@ -7,15 +6,10 @@ from typing import Optional
 
 import typer
 
-
-def _fail(message: str) -> None:
-    from rich.console import Console
-
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
+from sportanim.cli.errors import run
 
 
-def plan_memory_command(
+def plan_memory(
     config: str = typer.Option("mtvcrafter-7b", "--config", help="tiny | mtvcrafter-7b."),
     strategy: str = typer.Option("diffusion", "--strategy", help="tokenizer | diffusion | staged."),
     lora_rank: Optional[int] = typer.Option(None, "--lora-rank", help="LoRA rank on the MV-DiT (default: full fine-tuning)."),
@@ -38,19 +32,15 @@ def plan_memory_command(
     """Per-GPU memory of a training step or a generation, from the models' real shapes."""
     from rich.console import Console
 
-    from sportanim.train.memory import plan_memory
+    from sportanim.train.memory import plan_memory as count_memory
 
     console = Console()
-    try:
-        with console.status("counting (the VAE and the 4DMoT are traced)"):
-            plan = plan_memory(
-                config=config, strategy=strategy, lora_rank=lora_rank, optimizer=optimizer, gpus=gpus, zero=zero,
-                gradient_checkpointing=checkpointing, dtype=dtype, mode=mode, height=height, width=width,
-                frames=frames, batch=batch, master_weights=master_weights, adam_kernel=adam_kernel,
-                cpu_offload=cpu_offload, guidance=not no_guidance, vae_tiling=vae_tiling,
-            )
-    except (ValueError, OSError) as err:
-        _fail(str(err))
+    with console.status("counting (the VAE and the 4DMoT are traced)"):
+        plan = run(count_memory, config=config, strategy=strategy, lora_rank=lora_rank, optimizer=optimizer,
+                   gpus=gpus, zero=zero, gradient_checkpointing=checkpointing, dtype=dtype, mode=mode,
+                   height=height, width=width, frames=frames, batch=batch, master_weights=master_weights,
+                   adam_kernel=adam_kernel, cpu_offload=cpu_offload, guidance=not no_guidance,
+                   vae_tiling=vae_tiling)
     console.print(plan_table(plan))
 
 

@@ -1,7 +1,4 @@
-"""``sportanim evaluate``: flags in, one ``evaluate`` call, a short summary out.
-
-Register with ``app.command("evaluate")(evaluate_command)``.
-"""
+"""``sportanim evaluate``: flags in, one ``evaluate`` call, a short summary out."""
 
 from __future__ import annotations
 
@@ -9,12 +6,11 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
-console = Console(stderr=True)
+from sportanim.cli.errors import run, say
 
 
-def evaluate_command(
+def evaluate(
     real: Path = typer.Option(..., "--real", help="Real clips: an FSJD folder."),
     generated: Path = typer.Option(..., "--generated", help="Generated clips: FSJD folder or ID.mp4 [+ ID.npz] files named after the real ids."),
     metrics: Optional[str] = typer.Option(None, help="Comma-separated: mpjpe,root_mpjpe,pa_mpjpe,accel_error,motion_fid,fvd,fid_vid,fid,psnr,ssim,lpips (default: all the files allow)."),
@@ -31,20 +27,17 @@ def evaluate_command(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Score generated videos/poses against the real clips (FVD, FID-VID, FID, PSNR, SSIM, LPIPS, MPJPE, motion FID)."""
-    from sportanim.eval.evaluate import DEFAULT_OUT_NAME, evaluate
+    from sportanim.eval.evaluate import DEFAULT_OUT_NAME
+    from sportanim.eval.evaluate import evaluate as run_evaluation
     from sportanim.eval.feature_cache import FeatureCache
     from sportanim.eval.tables import Table, format_entry, header_of
 
     paths = {"inception": inception, "i3d": i3d, "r3d50": r3d50, "alexnet": alexnet}
-    try:
-        results = evaluate(real, generated, metrics=metrics, out=out, split=split, seed=seed,
-                           weights={k: str(v) for k, v in paths.items() if v},
-                           require_weights=require_weights, fid_frames=fid_frames,
-                           cache=FeatureCache(feature_cache) if feature_cache else None,
-                           show_progress=not quiet)
-    except (ValueError, OSError) as error:
-        console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2)
+    results = run(run_evaluation, real, generated, metrics=metrics, out=out, split=split, seed=seed,
+                  weights={k: str(v) for k, v in paths.items() if v},
+                  require_weights=require_weights, fid_frames=fid_frames,
+                  cache=FeatureCache(feature_cache) if feature_cache else None,
+                  show_progress=not quiet)
     metrics = results["metrics"]
     typer.echo(f"{len(results['clips'])} clips")
     for name in metrics:
@@ -52,7 +45,5 @@ def evaluate_command(
     for note in Table("results", "", tuple(metrics), [("generated", results)]).all_notes():
         typer.echo(f"  {note}")
     for note in results["notes"]:
-        console.print(f"note: {note}", highlight=False, soft_wrap=True)
-    console.print(f"wrote {out or Path(generated) / DEFAULT_OUT_NAME}", highlight=False)
-
-
+        say(f"note: {note}")
+    say(f"wrote {out or Path(generated) / DEFAULT_OUT_NAME}")

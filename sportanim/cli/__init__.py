@@ -1,0 +1,28 @@
+"""The ``sportanim`` command line: the one typer app, a module per command group.
+
+Each command parses its flags and makes one library call (so every command is also a Python
+call); user errors become one line and exit code 2 (``sportanim.cli.errors``). Nothing
+outside this package imports typer. Library modules load on first use, so ``--help`` is fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from sportanim.cli import data, evaluate, experiment, generate, memory, synth, train
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Sports video generation from 3D motion (MTVCrafter, fine-tuned for sport).")
+app.command("synth")(synth.synth)
+app.add_typer(data.app, name="data")
+app.command("pretrain")(train.pretrain)
+app.command("train")(train.train)
+app.command("generate")(generate.generate)
+app.command("evaluate")(evaluate.evaluate)
+app.command("experiment")(experiment.experiment)
+app.command("demo")(experiment.demo)
+app.command("plan-memory")(memory.plan_memory)
+
+
+def main() -> None:
+    app()

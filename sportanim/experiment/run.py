@@ -1,0 +1,228 @@
+"""The experiment's run: data, the base zero-shot, the three strategies from the base weights,
+generation of the eval clips through ``sportanim.generation.Generator`` and their evaluation."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sportanim.experiment.config import MODELS, ExperimentConfig
+from sportanim.experiment.outputs import make_tables, write_outputs
+from sportanim.generation import ModelSpec, Sampling
+from sportanim.train.config import STRATEGY_NAMES, merge
+
+
+@dataclass
+class ExperimentResult:
+    out: Path
+    tables: list  # sportanim.eval.tables.Table: Table 1, Table 2
+    report: Path
+    timings: dict[str, float]
+    results: dict[str, dict]
+    notes: list[str] = field(default_factory=list)
+
+
+def run_experiment(config: ExperimentConfig, out: str | Path | None = None,
+                   show_progress: bool = True) -> ExperimentResult:
+    """Run the experiment of ``config`` into ``out`` (default ``runs/experiment-<time>``)."""
+    from sportanim import fsjd
+    from sportanim.eval.feature_cache import FeatureCache
+
+    config = config.validate()
+    out = Path(out) if out else Path("runs") / time.strftime("experiment-%Y%m%d-%H%M%S")
+    base = _resolve_base(config)  # fail before any work when the weights are missing
+    _claim(out, config)
+    timings: dict[str, float] = {}
+    notes: list[str] = []
+    with _timed(timings, "data"):
+        data = _prepare_data(config, out, show_progress)
+    if base is None:
+        base = _random_base(config, out, data)
+        notes.append("STAND-IN base: randomly initialised weights, not the shipped pre-trained base")
+    records = [r for r in fsjd.read_manifest(data) if r.split == "eval"]
+    figure_ids = _figure_ids(records, config.report.figure_clips)
+    video_models = {"base", "staged"} | ({"diffusion"} if config.report.diffusion_row else set())
+    results: dict[str, dict] = {}
+    real_features = FeatureCache(out / "eval-features")  # every model is scored against the same clips
+
+    def rate(key: str, model: ModelSpec) -> None:
+        """Generate the eval clips with one model, then score them."""
+        folder = out / "generated" / key
+        with _timed(timings, f"generate {key}"):
+            ids = {r.id for r in records} if key in video_models else figure_ids
+            _generate(config, model, data, records, ids, folder, show_progress)
+        with _timed(timings, f"evaluate {key}"):
+            results[key] = _evaluate(config, key in video_models, data, folder, real_features, show_progress)
+
+    rate("base", _model(config, base))  # zero-shot, before any fine-tuning
+    runs = {}
+    for strategy in STRATEGY_NAMES:
+        with _timed(timings, f"train {strategy}"):
+            runs[strategy] = _train(config, strategy, data, base, out, show_progress)
+    rate("tokenizer", _model(config, base, runs["tokenizer"]))  # model 1: base DiT, fine-tuned tokenizer
+    rate("diffusion", _model(config, runs["diffusion"]))
+    rate("staged", _model(config, runs["staged"]))
+    with _timed(timings, "report"):
+        tables = make_tables(results, config.report.diffusion_row)
+        report = write_outputs(config, out, data, records, figure_ids, tables, timings, notes)
+    return ExperimentResult(out, tables, report, timings, results, notes)
+
+
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], name: str):
+    start = time.perf_counter()
+    yield
+    timings[name] = round(time.perf_counter() - start, 1)
+
+
+def _claim(out: Path, config: ExperimentConfig) -> None:
+    """Write ``experiment.yaml``, or check that the folder's one matches (a rerun continues)."""
+    import yaml
+
+    from sportanim.eval.files import write_text
+
+    path = out / "experiment.yaml"
+    text = yaml.safe_dump(config.to_dict(), sort_keys=False)
+    if path.is_file():
+        if yaml.safe_load(path.read_text()) != yaml.safe_load(text):
+            raise ValueError(f"{out} holds an experiment with another config ({path}); choose a new --out")
+        return
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} exists and is not an experiment folder; choose a new --out")
+    write_text(path, text)
+
+
+def _resolve_base(config: ExperimentConfig) -> Path | None:
+    """The base pipeline folder; None for ``random`` (built once the data's statistics exist)."""
+    if config.base == "random":
+        return None
+    if config.base == "default":
+        from sportanim.weights import default_weights
+
+        return default_weights()
+    folder = Path(config.base)
+    if not (folder / "transformer").is_dir():
+        raise FileNotFoundError(f"base weights {folder} are not a pipeline weights folder "
+                                "(tokenizer/, transformer/, vae/, stats.json)")
+    return folder
+
+
+def _random_base(config: ExperimentConfig, out: Path, data: Path) -> Path:
+    """Stand-in base: freshly initialised weights of the preset, normalised by the data."""
+    import numpy as np
+
+    from sportanim import fsjd
+    from sportanim.models.pipeline import build_pipeline, save_pipeline
+
+    folder = out / "base"
+    if not (folder / "pipeline.json").is_file():
+        stats = fsjd.read_stats(data)
+        pipe = build_pipeline(config.preset, np.asarray(stats["mean"]), np.asarray(stats["std"]), seed=config.seed,
+                              height=config.data.size, width=config.data.size)
+        save_pipeline(pipe, folder, preset=config.preset)
+    return folder
+
+
+def _prepare_data(config: ExperimentConfig, out: Path, show_progress: bool) -> Path:
+    """The FSJD folder the experiment runs on, with a train/eval split by athlete."""
+    from sportanim import fsjd
+
+    d = config.data
+    if d.source != "synth":
+        root = Path(d.source)
+        if not any(r.split == "eval" for r in fsjd.read_manifest(root)):
+            raise ValueError(f"{root} has no clips with split=eval; run `sportanim data split {root}` first")
+        return root
+    root = out / "data"
+    if (root / fsjd.MANIFEST_NAME).is_file():
+        return root
+    from sportanim.data.split import split_dataset
+    from sportanim.synth.dataset import SynthConfig, synthesize
+
+    synthesize(SynthConfig(out=root, domain="jump", clips=d.train_clips + d.eval_clips, size=d.size,
+                           frames=d.frames, seed=config.seed, motions=d.motions, eval_fraction=0.0),
+               show_progress)
+    split_dataset(root, n_eval=d.eval_clips, by="athlete", seed=config.seed)
+    return root
+
+
+def _train(config: ExperimentConfig, strategy: str, data: Path, base: Path, out: Path,
+           show_progress: bool) -> Path:
+    """Run one strategy from the base weights; returns its export (tokenizer folder for
+    ``tokenizer``, pipeline folder otherwise). Every run normalises joints as the base does."""
+    from sportanim import fsjd
+    from sportanim.train.config import load_config
+    from sportanim.train.trainer import train
+
+    train_config = load_config(config.preset, copy.deepcopy(config.training.overrides))
+    fixed = {"strategy": strategy, "steps": config.training.steps, "seed": config.seed,
+             "diffusion": {"cache_dir": str((out / "cache").resolve())}}
+    if (base / fsjd.STATS_NAME).is_file():
+        fixed["data"] = {"stats": str((base / fsjd.STATS_NAME).resolve())}
+    train_config = merge(train_config, fixed, "experiment").validate()
+    run = out / "runs" / strategy
+    resume = run.is_dir() and any(run.iterdir())  # a cut-off experiment continues its runs
+    result = train(train_config, data, run, init=base, resume=resume, show_progress=show_progress)
+    export = result.exports.get("tokenizer" if strategy == "tokenizer" else "dit")
+    if export is None:
+        raise RuntimeError(f"strategy {strategy} exported {sorted(result.exports)}, not the expected model")
+    return Path(export)
+
+
+def _figure_ids(records: list, count: int) -> set[str]:
+    import numpy as np
+
+    picks = np.unique(np.linspace(0, len(records) - 1, min(count, len(records))).round().astype(int))
+    return {records[i].id for i in picks}
+
+
+def _model(config: ExperimentConfig, pipeline: Path, tokenizer: Path | None = None) -> ModelSpec:
+    """One compared model: a pipeline folder, optionally with another tokenizer export."""
+    return ModelSpec(weights=pipeline, tokenizer=tokenizer, scheduler=config.sampling.scheduler)
+
+
+def _generate(config: ExperimentConfig, model: ModelSpec, data: Path, records: list,
+              video_ids: set[str], folder: Path, show_progress: bool) -> None:
+    """``folder/ID.npz`` (joints: the tokenizer's reconstruction, which drives the video) for
+    every eval clip and ``folder/ID.mp4`` for ``video_ids``; clips already there are kept."""
+    import numpy as np
+
+    from sportanim import fsjd
+    from sportanim.generation import Generator
+    from sportanim.progress import progress_bar
+    from sportanim.video_io import write_video
+
+    todo = [r for r in records if not (folder / f"{r.id}.npz").is_file()
+            or (r.id in video_ids and not (folder / f"{r.id}.mp4").is_file())]
+    if not todo:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    generator = Generator.load(model)
+    sampling = Sampling(steps=config.sampling.steps, guidance=config.sampling.guidance, seed=config.seed)
+    with progress_bar(f"generate {folder.name}", len(todo), enabled=show_progress) as advance:
+        for record in todo:
+            clip = fsjd.load_clip(data, record)
+            if record.id in video_ids:
+                frames = clip["frames"]
+                result = generator.generate(frames[0], clip["joints"], sampling, num_frames=len(clip["joints"]),
+                                            height=frames.shape[1], width=frames.shape[2])
+                write_video(folder / f"{record.id}.mp4", result.frames, record.fps)
+                recon = result.reconstructed_joints
+            else:
+                recon = generator.reconstruct(clip["joints"])
+            fsjd.write_npz(folder / f"{record.id}.npz", {"joints": recon.astype(np.float32)})
+            advance()
+
+
+def _evaluate(config: ExperimentConfig, with_video: bool, data: Path, folder: Path, cache,
+              show_progress: bool) -> dict:
+    from sportanim.eval.evaluate import POSE_METRICS, evaluate
+    from sportanim.eval.tables import TABLE2_METRICS
+
+    metrics = list(POSE_METRICS) + (list(TABLE2_METRICS) if with_video else [])
+    return evaluate(data, folder, metrics=metrics, out=folder / "evaluation.json",
+                    weights=config.extractor_weights or None, split="eval", seed=config.seed,
+                    fid_frames=config.fid_frames or None, cache=cache, show_progress=show_progress)

@@ -1,0 +1,114 @@
+"""What a careless or hostile user can hand the commands: each case exits 2 with one line that
+names the flag or file, before any work, and writes nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from sportanim.cli import app
+from sportanim.models.pipeline import build_pipeline, save_pipeline
+from sportanim.skeleton import nlf_intrinsics
+from sportanim.synth.world import make_clip
+
+FRAMES, SIZE = 17, 32
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """A small random-weights folder, a motion npz with a valid camera, a reference image."""
+    root = tmp_path_factory.mktemp("hostile")
+    clip = make_clip(0, 0, "lutz", (SIZE, SIZE), FRAMES, 30.0)
+    joints = clip.joints.astype(np.float32)
+    pipe = build_pipeline("tiny", joints.mean(0), np.maximum(joints.std(0), 1.0), num_frames=FRAMES,
+                          height=SIZE, width=SIZE)
+    weights = save_pipeline(pipe, root / "weights", preset="tiny")
+    np.savez(root / "m.npz", joints=joints, intrinsics=nlf_intrinsics(SIZE, SIZE))
+    Image.fromarray(clip.frames[0]).save(root / "ref.png")
+    return root, weights
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that declares ``width`` x ``height`` RGB pixels and holds none (signature, IHDR, IEND)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IEND", b""))
+
+
+def _generate(root, weights, *extra: str):
+    args = ["generate", "--motion", str(root / "m.npz"), "--ref-image", str(root / "ref.png"),
+            "--weights", str(weights), "--steps", "1", "--quiet", *extra]
+    return CliRunner().invoke(app, args)
+
+
+def _one_line_error(result, *words: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+    for word in words:
+        assert word in result.output, (word, result.output)
+
+
+@pytest.mark.parametrize("out, words", [("x.png", ("--out", ".mp4")), ("folder.mp4", ("--out", "is a folder")),
+                                        ("afile/x.mp4", ("is a file",))])
+def test_generate_refuses_an_output_it_cannot_write_before_any_work(tmp_path, inputs, out, words):
+    root, weights = inputs
+    (tmp_path / "folder.mp4").mkdir()
+    (tmp_path / "afile").write_text("not a folder")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    _one_line_error(_generate(root, weights, "--out", str(tmp_path / out)), *words)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize("fps", ["0", "-5", "nan", "100000"])
+def test_generate_refuses_a_frame_rate_that_is_not_one(tmp_path, inputs, fps):
+    root, weights = inputs
+    _one_line_error(_generate(root, weights, "--out", str(tmp_path / "v.mp4"), "--fps", fps), "--fps")
+    assert not (tmp_path / "v.mp4").exists()
+
+
+@pytest.mark.parametrize("device, words", [("banana", ("--device", "not a device")),
+                                           ("cuda:7", ("--device", "cuda:7")),
+                                           ("meta", ("--device", "only cpu and cuda"))])
+def test_generate_refuses_a_device_that_is_not_here(tmp_path, inputs, device, words):
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has a cuda:7")
+    root, weights = inputs
+    _one_line_error(_generate(root, weights, "--out", str(tmp_path / "v.mp4"), "--device", device), *words)
+    assert not (tmp_path / "v.mp4").exists()
+
+
+def test_generate_refuses_zero_intrinsics_before_writing(tmp_path, inputs):
+    root, weights = inputs
+    np.savez(tmp_path / "zero.npz", joints=np.load(root / "m.npz")["joints"], intrinsics=np.zeros((3, 3)))
+    result = CliRunner().invoke(app, ["generate", "--motion", str(tmp_path / "zero.npz"), "--ref-image",
+                                      str(root / "ref.png"), "--weights", str(weights), "--out",
+                                      str(tmp_path / "v.mp4"), "--panel", "--quiet"])
+    _one_line_error(result, "zero.npz", "intrinsics")
+    assert not (tmp_path / "v.mp4").exists()
+
+
+def test_generate_refuses_a_decompression_bomb_png_from_its_header(tmp_path, inputs):
+    """A PNG declaring 30000 x 30000 pixels: refused from its header, nothing decoded."""
+    import resource
+
+    root, weights = inputs
+    (tmp_path / "bomb.png").write_bytes(_png_header(30000, 30000))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = CliRunner().invoke(app, ["generate", "--motion", str(root / "m.npz"), "--ref-image",
+                                      str(tmp_path / "bomb.png"), "--weights", str(weights), "--out",
+                                      str(tmp_path / "v.mp4"), "--quiet"])
+    _one_line_error(result, "bomb.png")
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 300, f"peak memory grew by {grown_mb:.0f} MB"
+    assert not (tmp_path / "v.mp4").exists()
