@@ -91,7 +91,7 @@ def knee_sphere_centres(j17: np.ndarray) -> list[dict]:
     """Per leg: where the centre of the sphere the knee moves on lies from H36M's hip, in hip
     widths, in the pelvis frame of ``h36m.h36m17_to_smpl24``: down, forward, outward."""
     j = j17[fsj.EDGE_FRAMES:-fsj.EDGE_FRAMES]
-    x, up, fwd = h36m._frame(j[:, H["right_hip"]], j[:, H["left_hip"]], j[:, H["pelvis"]], j[:, H["spine"]])
+    x, up, fwd = h36m.pelvis_frame(j)
     width = np.median(np.linalg.norm(j[:, H["left_hip"]] - j[:, H["right_hip"]], axis=-1))
     centres = []
     for side, outward in (("left", 1.0), ("right", -1.0)):

@@ -126,6 +126,14 @@ def _check(joints: np.ndarray, count: int, what: str) -> np.ndarray:
     return j if np.issubdtype(j.dtype, np.floating) else j.astype(np.float64)
 
 
+def pelvis_frame(joints17: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pelvis frame ``(x, up, fwd)`` of Human3.6M joints ``(..., 17, 3)``, each
+    ``(..., 3)``: ``x`` right hip -> left hip, ``up`` pelvis -> spine orthogonal to it."""
+    j = _check(joints17, 17, "Human3.6M")
+    return _frame(j[..., H36M["right_hip"], :], j[..., H36M["left_hip"], :],
+                  j[..., H36M["pelvis"], :], j[..., H36M["spine"], :])
+
+
 def h36m17_to_smpl24(joints17: np.ndarray) -> np.ndarray:
     """SMPL-24 joints from Human3.6M-17 joints (table in the module docstring).
 
@@ -139,7 +147,7 @@ def h36m17_to_smpl24(joints17: np.ndarray) -> np.ndarray:
     for name in SHARED_JOINTS:
         out[..., S[name], :] = g[name]
     # Pelvis and hips: the H36M hips sit at the ASIS/PSIS level, about SMPL's pelvis height.
-    x, up, fwd = _frame(g["right_hip"], g["left_hip"], g["pelvis"], g["spine"])
+    x, up, _ = pelvis_frame(j)
     w = np.linalg.norm(g["left_hip"] - g["right_hip"], axis=-1, keepdims=True)
     for side in ("left", "right"):
         out[..., S[f"{side}_hip"], :] = g[f"{side}_hip"] - HIP_DOWN * w * up

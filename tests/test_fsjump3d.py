@@ -249,6 +249,8 @@ def test_window_too_long_and_odd_folders(tmp_path):
     root = write_root(tmp_path / "fs", {"Skater_A/Axel": as_fsjump3d(world)})
     with pytest.raises(ValueError, match="Axel_1.npy: .* too short for a 150-frame window"):
         fsj.import_fsjump3d(root, tmp_path / "out", frames=150, size=16, show_progress=False)
+    with pytest.raises(ValueError, match="Axel_1.npy: a 10-frame window .* cannot hold the flight"):
+        fsj.import_fsjump3d(root, tmp_path / "out", frames=10, size=16, show_progress=False)
     (root / "npy" / "Skater_A" / "Backflip").mkdir()
     with pytest.raises(ValueError, match="unknown jump folder 'Backflip'"):
         fsj.import_fsjump3d(root, tmp_path / "out", size=16, show_progress=False)

@@ -92,7 +92,8 @@ class Flight:
 class Trial:
     """A loaded, levelled trial and its flights."""
 
-    path: Path  # relative to the npy folder, e.g. Skater_A/Axel/Axel_1.npy
+    path: Path  # the trial's file
+    name: str  # its path under the npy folder, e.g. Skater_A/Axel/Axel_1.npy
     skater: str
     jump: str
     joints: np.ndarray  # (T, 24, 3) SMPL-24, metres, levelled world frame (ice at z = 0)
@@ -205,7 +206,7 @@ def read_trial(path: Path, npy_root: Path) -> Trial:
         raise ValueError(f"{path}: no flight found (both ankles {an.FLIGHT_MARGIN_M * 100:.0f} cm "
                          f"off the ice for {an.FLIGHT_MIN_S} s with the body rising); is it a jump?")
     rel = path.relative_to(npy_root)
-    return Trial(rel, rel.parts[0], rel.parts[1], joints, tilt, flights)
+    return Trial(path, rel.as_posix(), rel.parts[0], rel.parts[1], joints, tilt, flights)
 
 
 def nominal_revolutions(jump: str, air_revolutions: float) -> float:
@@ -219,18 +220,24 @@ def nominal_revolutions(jump: str, air_revolutions: float) -> float:
 def window_times(trial: Trial, flight: Flight, fps: float, frames: int,
                  rng: np.random.Generator) -> np.ndarray:
     """Output instants (seconds into the trial) of a ``frames`` window with take-off at a
-    seeded share of it, moved inside the trial's clean frames if needed."""
-    span = (frames - 1) / fps
+    seeded share of it, moved so the landing fits and so it stays on the trial's clean
+    frames; ``ValueError`` naming the file when the window cannot hold the flight with a
+    frame on the ice each side, or the trial cannot hold the window."""
+    step, span = 1.0 / fps, (frames - 1) / fps
+    takeoff, landing = flight.start / SOURCE_FPS, flight.end / SOURCE_FPS
+    if landing - takeoff + 2 * step > span:
+        raise ValueError(f"{trial.path}: a {frames}-frame window at {fps:g} fps ({span:.2f} s) "
+                         f"cannot hold the flight at {takeoff:.2f}-{landing:.2f} s with a frame "
+                         "on the ice each side; use more --frames")
+    start = takeoff - round(frames * rng.uniform(*TAKEOFF_SHARE)) * step
+    start = min(max(start, landing + step - span), takeoff - step)
     first, last = EDGE_FRAMES / SOURCE_FPS, (len(trial.joints) - 1 - EDGE_FRAMES) / SOURCE_FPS
-    takeoff = flight.start / SOURCE_FPS
-    start = takeoff - round(frames * rng.uniform(*TAKEOFF_SHARE)) / fps
     start = min(max(start, first), last - span)
-    landing = flight.end / SOURCE_FPS
-    if start < first - 1e-9 or start > takeoff or landing > start + span:
+    if start < first - 1e-9 or start > takeoff - step + 1e-9 or landing + step > start + span + 1e-9:
         raise ValueError(f"{trial.path}: {len(trial.joints) / SOURCE_FPS:.2f} s is too short for "
                          f"a {frames}-frame window at {fps:g} fps around the flight at "
                          f"{takeoff:.2f}-{landing:.2f} s; use fewer --frames")
-    return start + np.arange(frames) / fps
+    return start + np.arange(frames) * step
 
 
 def glitches(joints: np.ndarray, times: np.ndarray) -> list[str]:
@@ -308,7 +315,8 @@ def _write_clip(root: Path, trial: Trial, k: int, flight: Flight, times: np.ndar
     takeoff = int(math.ceil((flight.start / SOURCE_FPS - t0) * fps - 1e-6)) - 1
     landing = int(math.floor((flight.end / SOURCE_FPS - t0) * fps + 1e-6)) + 1
     several = len(trial.flights) > 1
-    clip_id = f"fsj_{trial.skater[-1]}_{trial.jump.lower()}" + (f"{k + 1}" if several else "")
+    skater = trial.skater.removeprefix("Skater_")
+    clip_id = f"fsj_{skater}_{trial.jump.lower()}" + (f"{k + 1}" if several else "")
     bad = glitches(trial.joints, times)
     labels = {
         "domain": "jump", "motion": JUMP_MOTIONS[trial.jump], "athlete": trial.skater,
@@ -321,7 +329,7 @@ def _write_clip(root: Path, trial: Trial, k: int, flight: Flight, times: np.ndar
     record = fsjd.ClipRecord(
         id=clip_id, fps=fps, size=(size, size), frames=len(times), split=split, labels=labels,
         source={"kind": "fs_jump3d", "dataset": "FS-Jump3D (CC BY-NC-SA 4.0)",
-                "file": trial.path.as_posix(), "flight": k, "video": "rendered",
+                "file": trial.name, "flight": k, "video": "rendered",
                 "window_start_s": round(float(t0), 6), "source_fps": SOURCE_FPS,
                 "ice_tilt_deg": round(trial.tilt_deg, 4), "seed": seed},
         quality={"passed": not bad,
