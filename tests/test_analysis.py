@@ -143,6 +143,30 @@ def test_airborne_mask_per_frame_ground():
     assert an.flight_phases(mask) == [(10, 17)]
 
 
+def test_jump_flights_and_statistics_of_a_made_up_jump():
+    """A 0.5 s flight at 60 fps: ankles up 0.1-0.3 m, centre of mass and pelvis on a 9.81
+    parabola, hips turning 2 rev/s before and 5 rev/s in the air; a second lift-off in
+    which the body does not rise (a fall) is not a jump."""
+    fps, T = 60.0, 150
+    t = np.arange(T) / fps
+    air = (t >= 1.0) & (t < 1.5)
+    lift = np.where(air, 0.11 + 0.8 * (t - 1.0) * (1.5 - t) * 4, 0.0)
+    fall = (t >= 2.0) & (t < 2.2)
+    lift = lift + np.where(fall, 0.12, 0.0)
+    com = 0.9 + np.where(air, 0.5 * 9.81 * (t - 1.0) * (1.5 - t), 0.0)
+    flights = an.flight_candidates(lift, lift, fps)
+    assert flights == [(60, 89), (120, 131)]
+    assert an.jump_flights(lift, lift, com, fps) == [(60, 89)]
+    rate = np.where(air, 5.0, 2.0)  # rev/s
+    heading = 2 * np.pi * np.concatenate([[0.0], np.cumsum(rate[:-1]) / fps])
+    half = 0.1 * np.stack([np.cos(heading), np.sin(heading), np.zeros(T)], axis=-1)
+    stats = an.flight_statistics(half, -half, com, 60, 89, fps)
+    assert stats["air_time_s"] == pytest.approx(0.5)
+    assert stats["revolutions"] == pytest.approx(2.5, abs=0.05)
+    assert stats["peak_spin_deg_s"] == pytest.approx(5.0 * 360, rel=1e-6)
+    assert stats["g_pelvis"] == pytest.approx(9.81, rel=1e-6)
+
+
 def test_flight_phases_edges():
     assert an.flight_phases(np.zeros(5, bool)) == []
     assert an.flight_phases(np.ones(5, bool)) == [(0, 4)]

@@ -55,6 +55,7 @@ from sportanim.h36m import H36M, h36m17_to_smpl24
 from sportanim.progress import progress_bar
 from sportanim.skeleton import JOINT_INDEX as J
 from sportanim.skeleton import JOINT_NAMES
+from sportanim.synth.dataset import MIN_FRAMES
 from sportanim.synth.jumps import JUMP_TYPES
 from sportanim.synth.kinematics import rotation_between
 from sportanim.synth.render import Appearance
@@ -64,7 +65,6 @@ from sportanim.synth.world import arena_shift, film, travel_heading
 SOURCE_FPS = 60.0
 EDGE_FRAMES = 3  # the mocap filter leaves transients in the first and last frames
 GLITCH_ACCEL = 400.0  # m/s^2 (about 40 g): no joint of a skater accelerates like that
-MIN_FRAMES = 9
 TAKEOFF_SHARE = (0.28, 0.4)  # where take-off falls in the window, as in synthetic jump clips
 # Folder name -> the project's motion name (None: a combination, whose jumps are not named).
 JUMP_MOTIONS: dict[str, str | None] = {
