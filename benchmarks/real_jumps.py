@@ -26,21 +26,17 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from sportanim import analysis as an  # noqa: E402
+from sportanim.data import fsjump3d as fsj  # noqa: E402
 from sportanim.h36m import H36M as H  # noqa: E402
 from sportanim.h36m import H36M17_NAMES, h36m17_to_smpl24  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "fs_jump3d" / "npy"
 OUT = REPO / "benchmarks" / "results" / "real_jumps.json"
 
-FPS = 60.0
+FPS = fsj.SOURCE_FPS
 ON_ICE_M = 0.03  # lower ankle within this of its gliding height: on the ice
-GLITCH_ACCEL = 400.0  # m/s^2 (about 40 g): no joint of a skater accelerates like that
-EDGE_FRAMES = 3  # the mocap filter leaves transients in the first and last frames
-
-
-def load_trial(path: Path) -> np.ndarray:
-    """One trial in metres: ``(T, 17, 3)`` float64, Human3.6M order, z up."""
-    return np.load(path).astype(np.float64) / 1000.0
+GLITCH_ACCEL = fsj.GLITCH_ACCEL
+EDGE_FRAMES = fsj.EDGE_FRAMES
 
 
 def flight_candidates(j17: np.ndarray, normal: np.ndarray, offset: float) -> list[tuple[int, int]]:
@@ -114,7 +110,7 @@ def data_quality(j17: np.ndarray) -> dict:
 
 def analyse_trial(path: Path) -> dict:
     """Ground, flights and data quality of one trial."""
-    j17 = load_trial(path)
+    j17 = fsj.load_joints(path)
     normal, offset = an.fit_ground_plane(j17[:, H["left_ankle"]], j17[:, H["right_ankle"]])
     j24 = h36m17_to_smpl24(j17)
     com = an.center_of_mass(j24)
