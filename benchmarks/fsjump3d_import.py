@@ -173,7 +173,11 @@ def compare_flights(data: Path, fps: float, frames: int, size: int, seed: int) -
         rows.append({"clip": record.id, "raw": raw, "imported": clip,
                      "difference": {k: clip[k] - raw[k] for k in STATS}})
     worst = {k: float(max(abs(r["difference"][k]) for r in rows)) for k in STATS}
-    return {"fps": fps, "frames": frames, "clips": rows, "max_abs_difference": worst}
+    ice = [r["raw"]["gravity_vs_ice_deg"] for r in rows]
+    capture = [r["raw"]["gravity_vs_capture_z_deg"] for r in rows]
+    gravity = {"vs_ice_mean_deg": float(np.mean(ice)), "vs_capture_z_mean_deg": float(np.mean(capture)),
+               "flights_closer_to_ice": int(sum(a < b for a, b in zip(ice, capture))), "flights": len(rows)}
+    return {"fps": fps, "frames": frames, "clips": rows, "max_abs_difference": worst, "gravity": gravity}
 
 
 # ------------------------------------------------------------------------------ main
@@ -193,6 +197,10 @@ def print_report(report: dict) -> None:
         for row in run["clips"]:
             print(f"{row['clip']:14s}" + "".join(f"{row['raw'][k]:11.3f}{row['imported'][k]:11.3f}" for k in STATS))
         print(f"{'max |diff|':14s}" + "".join(f"{run['max_abs_difference'][k]:22.3f}" for k in STATS))
+        g = run["gravity"]
+        print(f"centre of mass's acceleration in the air vs the ice normal {g['vs_ice_mean_deg']:.2f} deg, "
+              f"vs the capture's z {g['vs_capture_z_mean_deg']:.2f} deg (mean; nearer the ice normal in "
+              f"{g['flights_closer_to_ice']} of {g['flights']} flights)")
 
 
 def main() -> int:
