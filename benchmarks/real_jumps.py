@@ -4,13 +4,12 @@ Reads ``<repo>/../shared/data/fs_jump3d/npy/<Skater>/<Jump>/<Jump>_1.npy`` (floa
 ``(T, 17, 3)``, Human3.6M joints, mm, world frame with z up, 60 Hz), prints a table and
 writes ``benchmarks/results/real_jumps.json``. Exits cleanly when the data are absent.
 
-Flight detection (inspected on all 14 trials): the ice is a plane fitted under the ankles
-(it is tilted about 1 degree in the data's world frame); a frame is airborne when both
-ankles are more than 10 cm above their gliding height, widened by up to 3 frames a side
-while both stay above 5 cm; runs shorter than 0.1 s are dropped, and so are runs in which
-the centre of mass does not rise by 5 cm (B-Loop's fall lifts both ankles off the ice).
-The centre of mass's vertical acceleration is about -g over exactly these frames, and the
-g fitted to its height is the check.
+Flight detection: the ice is a plane fitted under the ankles (it is tilted about 1 degree in
+the data's world frame), flights follow ``sportanim.analysis.jump_flights`` (ankles 10 cm
+above their gliding height, widened by up to 0.05 s a side while above 5 cm, at least 0.1 s,
+the centre of mass rising 5 cm: B-Loop's fall lifts both ankles off the ice). The centre of
+mass's vertical acceleration is about -g over exactly these frames, and the g fitted to its
+height is the check.
 
     python benchmarks/real_jumps.py
 """
@@ -27,44 +26,24 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from sportanim import analysis as an  # noqa: E402
+from sportanim.data import fsjump3d as fsj  # noqa: E402
+from sportanim.h36m import H36M as H  # noqa: E402
+from sportanim.h36m import H36M17_NAMES, h36m17_to_smpl24  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "fs_jump3d" / "npy"
 OUT = REPO / "benchmarks" / "results" / "real_jumps.json"
 
-FPS = 60.0
-MARGIN_M = 0.10  # both ankles this far above their gliding height: surely airborne
-RELEASE_M = 0.05  # ... then widen while both stay above this (take-off / landing frames)
-MAX_WIDEN = 3  # frames per side, so a skid or fall after landing cannot extend the flight
-MIN_FLIGHT_FRAMES = 6  # 0.1 s
+FPS = fsj.SOURCE_FPS
 ON_ICE_M = 0.03  # lower ankle within this of its gliding height: on the ice
-MIN_COM_RISE_M = 0.05  # a jump lifts the centre of mass; a fall or a slide does not
-GLITCH_ACCEL = 400.0  # m/s^2 (about 40 g): no joint of a skater accelerates like that
-EDGE_FRAMES = 3  # the mocap filter leaves transients in the first and last frames
-H = an.H36M
+GLITCH_ACCEL = fsj.GLITCH_ACCEL
+EDGE_FRAMES = fsj.EDGE_FRAMES
 
 
-def load_trial(path: Path) -> np.ndarray:
-    """One trial in metres: ``(T, 17, 3)`` float64, Human3.6M order, z up."""
-    return np.load(path).astype(np.float64) / 1000.0
-
-
-def detect_flights(j17: np.ndarray, normal: np.ndarray, offset: float) -> list[tuple[int, int]]:
+def flight_candidates(j17: np.ndarray, normal: np.ndarray, offset: float) -> list[tuple[int, int]]:
     """Flights as inclusive frame ranges, from the ankles' heights above the ice plane."""
     left = an.height_above_plane(j17[:, H["left_ankle"]], normal, offset)
     right = an.height_above_plane(j17[:, H["right_ankle"]], normal, offset)
-    mask = an.airborne_mask(left, right, ground=0.0, margin=MARGIN_M,
-                            release=RELEASE_M, max_widen=MAX_WIDEN)
-    return an.flight_phases(mask, min_frames=MIN_FLIGHT_FRAMES)
-
-
-def air_revolutions(j17: np.ndarray, start: int, end: int, up: np.ndarray) -> float:
-    """Hip-axis turns from half a frame before ``start`` to half a frame after ``end``,
-    matching the air time ``(end - start + 1) / fps`` (mean of the two one-frame-shifted
-    counts)."""
-    lh, rh = j17[:, H["left_hip"]], j17[:, H["right_hip"]]
-    first, last = max(start - 1, 0), min(end + 1, len(j17) - 1)
-    return 0.5 * (an.count_revolutions(lh, rh, first, end, up)
-                  + an.count_revolutions(lh, rh, start, last, up))
+    return an.flight_candidates(left, right, FPS)
 
 
 def flight_stats(j17: np.ndarray, com: np.ndarray, normal: np.ndarray, offset: float,
@@ -77,7 +56,7 @@ def flight_stats(j17: np.ndarray, com: np.ndarray, normal: np.ndarray, offset: f
     speed = an.horizontal_speed(com, FPS, normal)
     before = slice(max(start - 6, 0), start)  # the 0.1 s before take-off
     air_time = (end - start + 1) / FPS
-    revs = air_revolutions(j17, start, end, normal)
+    revs = an.air_revolutions(j17[:, H["left_hip"]], j17[:, H["right_hip"]], start, end, normal)
     return {
         "start": start, "end": end, "air_time_s": air_time,
         "revolutions": revs,
@@ -113,7 +92,7 @@ def data_quality(j17: np.ndarray) -> dict:
     """Missing values, noise, impossible accelerations (glitches) and bone-length drift."""
     accel = np.linalg.norm(np.diff(j17, 2, axis=0), axis=-1) * FPS**2  # (T-2, 17) m/s^2
     frames, joints = np.nonzero(accel > GLITCH_ACCEL)
-    glitches = sorted({(int(f) + 1, an.H36M17_NAMES[j]) for f, j in zip(frames, joints)})
+    glitches = sorted({(int(f) + 1, H36M17_NAMES[j]) for f, j in zip(frames, joints)})
     # White noise of std s gives a 4th difference of std s*sqrt(70); smooth motion adds little.
     d4 = np.diff(j17, 4, axis=0)
     noise_mm = float(np.median(np.abs(d4)) * 1.4826 / np.sqrt(70) * 1000)
@@ -131,16 +110,16 @@ def data_quality(j17: np.ndarray) -> dict:
 
 def analyse_trial(path: Path) -> dict:
     """Ground, flights and data quality of one trial."""
-    j17 = load_trial(path)
+    j17 = fsj.load_joints(path)
     normal, offset = an.fit_ground_plane(j17[:, H["left_ankle"]], j17[:, H["right_ankle"]])
-    j24 = an.h36m17_to_smpl24(j17)
+    j24 = h36m17_to_smpl24(j17)
     com = an.center_of_mass(j24)
     up_est = an.estimate_up_axis(j24, feet=None)
     up_ground = an.estimate_up_axis(j24)
     candidates = [flight_stats(j17, com, normal, offset, s, e)
-                  for s, e in detect_flights(j17, normal, offset)]
-    flights = [f for f in candidates if f["com_rise_m"] >= MIN_COM_RISE_M]
-    rejected = [f for f in candidates if f["com_rise_m"] < MIN_COM_RISE_M]
+                  for s, e in flight_candidates(j17, normal, offset)]
+    flights = [f for f in candidates if f["com_rise_m"] >= an.FLIGHT_MIN_RISE_M]
+    rejected = [f for f in candidates if f["com_rise_m"] < an.FLIGHT_MIN_RISE_M]
     pelvis_h = an.height_above_plane(j17[:, H["pelvis"]], normal, offset)
     return {
         "skater": path.parts[-3], "jump": path.parts[-2],
@@ -211,7 +190,7 @@ NOTES = [
     "skater travels 8-18 m per trial, so a single ice height would drift by 5-30 cm. Heights "
     "are measured above a plane fitted under the ankles.",
     "The pelvis is not ballistic in the air (the legs tuck under it): g fitted to its height "
-    "spreads over 9.1-11.2 m/s^2, g fitted to the approximate centre of mass over 9.7-10.2.",
+    "spreads over 9.1-11.2 m/s^2, g fitted to the approximate centre of mass over 9.7-10.4.",
     "In-air hip rotation is below the nominal count of a jump: part of the turn happens on "
     "the ice during take-off and landing (rotation is already 1.5-2.5 rev/s at take-off). "
     "Both Axels (nominally 1.5) turn 1.15-1.25 rev in the air.",
@@ -230,7 +209,7 @@ NOTES = [
     "elbow/wrist glitches: jumps of decimetres within 1-3 frames (accelerations up to "
     "2300 m/s^2), listed per trial under quality.glitches.",
     "Rotation is counter-clockwise seen from above in every trial (as the synthetic jumps).",
-    "The up axis estimated from the torso alone is 2-18 deg off (skaters lean forward); "
+    "The up axis estimated from the torso alone is 2-16 deg off (skaters lean forward); "
     "refined with a plane fitted under the ankles it is within 0.1 deg.",
     "Compared with sportanim.synth.jumps (air time 0.45-0.75 s, peak spin 4-6 rev/s): "
     "skater A's jumps fit (0.43-0.62 s, 3.8-5.2 rev/s), skater B's singles are shorter and "
@@ -249,9 +228,9 @@ def main() -> int:
     OUT.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "data": "FS-Jump3D (CC BY-NC-SA 4.0), Human3.6M-17 joints, 60 Hz",
-        "detection": {"margin_m": MARGIN_M, "release_m": RELEASE_M,
-                      "max_widen_frames": MAX_WIDEN, "min_flight_frames": MIN_FLIGHT_FRAMES,
-                      "min_com_rise_m": MIN_COM_RISE_M, "fps": FPS},
+        "detection": {"margin_m": an.FLIGHT_MARGIN_M, "release_m": an.FLIGHT_RELEASE_M,
+                      "max_widen_s": an.FLIGHT_WIDEN_S, "min_flight_s": an.FLIGHT_MIN_S,
+                      "min_com_rise_m": an.FLIGHT_MIN_RISE_M, "fps": FPS},
         "summary": summary(trials), "notes": NOTES, "trials": trials,
     }
     OUT.write_text(json.dumps(report, indent=1))

@@ -2,8 +2,8 @@
 
     python benchmarks/synth_vs_real.py [--jumps 120]
 
-Runs the flight detection and statistics of ``benchmarks/real_jumps.py`` (ankles 10 cm
-above their gliding height = airborne) on synthetic jumps' world joints, and writes both
+Runs the flight detection and statistics of ``benchmarks/real_jumps.py``
+(``sportanim.analysis.flight_candidates``: ankles 10 cm above their gliding height) on synthetic jumps' world joints, and writes both
 summaries to ``benchmarks/results/synth_vs_real.json``. The real summary is read from
 ``real_jumps.json`` (run ``real_jumps.py`` first; it needs ``../shared/data``).
 """
@@ -37,13 +37,13 @@ def synthetic_flight(seed: int) -> dict:
     perf = perform(smooth_params(jump_track(plan, FPS), 1.2), Body.sample(rng))
     j = perf.joints
     left, right = j[:, J["left_ankle"], 2] - ANKLE_ON_ICE, j[:, J["right_ankle"], 2] - ANKLE_ON_ICE
-    flights = an.flight_phases(an.airborne_mask(left, right, ground=0.0, margin=0.10, release=0.05, max_widen=1), 2)  # 1 frame at 30 fps ~ 3 at 60
+    flights = an.flight_candidates(left, right, FPS)
     start, end = max(flights, key=lambda f: f[1] - f[0])
     air = slice(start, end + 1)
     spin = an.rotation_speed(j[:, J["left_hip"]], j[:, J["right_hip"]], FPS)
     speed = an.horizontal_speed(j[:, J["pelvis"]], FPS)
     air_time = (end - start + 1) / FPS
-    revs = an.count_revolutions(j[:, J["left_hip"]], j[:, J["right_hip"]], max(start - 1, 0), min(end + 1, len(j) - 1))
+    revs = an.air_revolutions(j[:, J["left_hip"]], j[:, J["right_hip"]], start, end)
     return {"jump": name, "label_revolutions": plan.revolutions, "air_time_s": air_time,
             "revolutions": revs, "peak_rev_s": float(np.abs(spin[air]).max()),
             "pelvis_rise_m": float(j[air, J["pelvis"], 2].max() - j[start, J["pelvis"], 2]),

@@ -1,4 +1,4 @@
-"""Motion analysis for skating jumps: rotation, flight detection, gravity, ground, mapping.
+"""Motion analysis for skating jumps: rotation, flight detection, gravity, ground.
 
 Numpy only, for any "up" axis. Positions may be in any length unit (the world tracks use
 metres, NLF and FS-Jump3D millimetres); a function says where the unit matters. Arrays of
@@ -15,15 +15,6 @@ import numpy as np
 
 TWO_PI = 2.0 * np.pi
 _EPS = 1e-12
-
-# Human3.6M-17 joint order (as FS-Jump3D and most 3D pose lifters).
-H36M17_NAMES: tuple[str, ...] = (
-    "pelvis", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee",
-    "left_ankle", "spine", "thorax", "neck_nose", "head", "left_shoulder", "left_elbow",
-    "left_wrist", "right_shoulder", "right_elbow", "right_wrist",
-)
-H36M = {name: i for i, name in enumerate(H36M17_NAMES)}
-
 
 # --------------------------------------------------------------------------- geometry
 
@@ -207,6 +198,70 @@ def flight_phases(mask: np.ndarray, min_frames: int = 3) -> list[tuple[int, int]
     return [(int(s), int(e)) for s, e in zip(starts, ends) if e - s + 1 >= min_frames]
 
 
+# Jump flights from the ankles' heights above the ice (tuned on all 14 FS-Jump3D trials): a
+# frame is airborne when both ankles are FLIGHT_MARGIN_M above their gliding height, widened
+# by up to FLIGHT_WIDEN_S a side while both stay above FLIGHT_RELEASE_M (so a skid or fall
+# after landing cannot stretch the flight); runs under FLIGHT_MIN_S are dropped, and so are
+# runs in which the centre of mass rises less than FLIGHT_MIN_RISE_M (a fall lifts both
+# ankles off the ice too). The centre of mass's vertical acceleration is about -g over
+# exactly these frames.
+FLIGHT_MARGIN_M = 0.10
+FLIGHT_RELEASE_M = 0.05
+FLIGHT_WIDEN_S = 0.05
+FLIGHT_MIN_S = 0.1
+FLIGHT_MIN_RISE_M = 0.05
+
+
+def flight_candidates(left_heights: np.ndarray, right_heights: np.ndarray,
+                      fps: float) -> list[tuple[int, int]]:
+    """Runs with both ankles off the ice, inclusive ``(start, end)`` frames.
+
+    ``left_heights``, ``right_heights``: ``(T,)`` metres above the ankles' gliding height
+    (:func:`height_above_plane` over a plane fitted under the ankles). The widening is
+    the whole frames within ``FLIGHT_WIDEN_S`` (at least one), the shortest run the frames
+    nearest ``FLIGHT_MIN_S``.
+    """
+    mask = airborne_mask(left_heights, right_heights, ground=0.0, margin=FLIGHT_MARGIN_M,
+                         release=FLIGHT_RELEASE_M, max_widen=max(1, int(FLIGHT_WIDEN_S * fps + 1e-9)))
+    return flight_phases(mask, min_frames=max(2, round(FLIGHT_MIN_S * fps)))
+
+
+def flight_rise(heights: np.ndarray, start: int, end: int) -> float:
+    """Rise of a height track ``(T,)`` over a flight: highest in the air minus take-off."""
+    return float(np.max(heights[start:end + 1]) - heights[start])
+
+
+def jump_flights(left_heights: np.ndarray, right_heights: np.ndarray, com_heights: np.ndarray,
+                 fps: float) -> list[tuple[int, int]]:
+    """:func:`flight_candidates` in which the centre of mass (``(T,)`` metres, e.g. from
+    :func:`center_of_mass`) rises at least ``FLIGHT_MIN_RISE_M``: the jumps' flights."""
+    return [(s, e) for s, e in flight_candidates(left_heights, right_heights, fps)
+            if flight_rise(com_heights, s, e) >= FLIGHT_MIN_RISE_M]
+
+
+def air_revolutions(left_hip: np.ndarray, right_hip: np.ndarray, start: int, end: int,
+                    up=(0.0, 0.0, 1.0)) -> float:
+    """Hip-axis turns in a flight of frames ``start..end``, from half a frame before take-off
+    to half a frame after landing so it matches the air time ``(end - start + 1) / fps``
+    (mean of the two one-frame-shifted :func:`count_revolutions`)."""
+    first, last = max(start - 1, 0), min(end + 1, len(left_hip) - 1)
+    return 0.5 * (count_revolutions(left_hip, right_hip, first, end, up)
+                  + count_revolutions(left_hip, right_hip, start, last, up))
+
+
+def flight_statistics(left_hip: np.ndarray, right_hip: np.ndarray, pelvis_heights: np.ndarray,
+                      start: int, end: int, fps: float, up=(0.0, 0.0, 1.0)) -> dict:
+    """Air time (s), revolutions, peak spin (deg/s, signed peak's magnitude) and the g fitted
+    to the pelvis's height (``(T,)`` metres) of the flight ``start..end`` (inclusive)."""
+    spin = rotation_speed(left_hip, right_hip, fps, up)[start:end + 1]
+    return {
+        "air_time_s": (end - start + 1) / fps,
+        "revolutions": air_revolutions(left_hip, right_hip, start, end, up),
+        "peak_spin_deg_s": float(360.0 * np.max(np.abs(spin))),
+        "g_pelvis": fit_gravity(pelvis_heights[start:end + 1], fps),
+    }
+
+
 def fit_gravity(heights: np.ndarray, fps: float) -> float:
     """Gravity from a ballistic height track: least-squares ``h(t) = a t^2 + b t + c``.
 
@@ -229,7 +284,7 @@ def estimate_up_axis(joints: np.ndarray, pelvis: int = 0, neck: int = 12,
 
     ``joints`` ``(T, J, 3)`` -> unit ``(3,)``; default indices are SMPL-24's (for H36M-17
     use ``neck=8, feet=(6, 3)``). First guess: the normalised mean of the unit
-    pelvis -> neck vectors. Skaters lean forward while gliding, so this alone is 2-18 degrees
+    pelvis -> neck vectors. Skaters lean forward while gliding, so this alone is 2-16 degrees
     off on FS-Jump3D. With ``feet`` (ankle indices) it is then refined ``iterations`` times
     as the normal of :func:`fit_ground_plane` under the lower foot, which is within 0.1 degree
     there. The refinement assumes the ice is a fixed plane in the data's frame (a static
@@ -266,67 +321,13 @@ def center_of_mass(joints24: np.ndarray) -> np.ndarray:
 
     Mass-weighted mean of segment centres (table above), in the joints' unit. Unlike the
     pelvis, whose height in the air moves with the tuck of the legs, this follows the
-    ballistic parabola in flight closely (about 9.7-10.2 m/s^2 fitted on FS-Jump3D).
+    ballistic parabola in flight closely (about 9.7-10.4 m/s^2 fitted on FS-Jump3D).
     """
     j = np.asarray(joints24, dtype=np.float64)
     total = np.zeros(j.shape[:-2] + (3,))
     for prox, dist, frac, mass in _SEGMENTS_SMPL24:
         total += mass * _lerp(j[..., prox, :], j[..., dist, :], frac)
     return total / sum(seg[3] for seg in _SEGMENTS_SMPL24)
-
-
-# --------------------------------------------------------------------------- H36M -> SMPL
-
-
-def h36m17_to_smpl24(joints17: np.ndarray) -> np.ndarray:
-    """Approximate SMPL-24 joints from Human3.6M-17 joints. ``(..., 17, 3) -> (..., 24, 3)``.
-
-    Unit-agnostic (every offset is a fraction of a body segment); dtype is kept for float
-    input. Joints with a counterpart are copied; the rest are interpolated or extrapolated
-    as commented below. Good enough to drive the SMPL skeleton and tokenizer; not a fitted
-    SMPL body (H36M's pelvis and hips are marker-based, SMPL's are regressed from the mesh).
-    """
-    j = np.asarray(joints17)
-    if j.shape[-2:] != (17, 3):
-        raise ValueError(f"expected (..., 17, 3) Human3.6M joints, got {j.shape}")
-    if not np.issubdtype(j.dtype, np.floating):
-        j = j.astype(np.float64)
-    g = {name: j[..., i, :] for name, i in H36M.items()}
-    out = np.empty(j.shape[:-2] + (24, 3), dtype=j.dtype)
-    # Direct copies: same anatomical point in both skeletons.
-    for smpl, h36m in ((0, "pelvis"), (1, "left_hip"), (2, "right_hip"), (4, "left_knee"),
-                       (5, "right_knee"), (7, "left_ankle"), (8, "right_ankle"),
-                       (16, "left_shoulder"), (17, "right_shoulder"), (18, "left_elbow"),
-                       (19, "right_elbow"), (20, "left_wrist"), (21, "right_wrist")):
-        out[..., smpl, :] = g[h36m]
-    # Spine: H36M "spine" sits mid-torso (xiphoid / T10), about SMPL spine2's level;
-    # spine1 is halfway down to the pelvis, spine3 halfway up to the thorax.
-    out[..., 3, :] = _lerp(g["pelvis"], g["spine"], 0.5)
-    out[..., 6, :] = g["spine"]
-    out[..., 9, :] = _lerp(g["spine"], g["thorax"], 0.5)
-    # Neck: SMPL's sits at the base of the neck, a little above H36M's thorax (clavicle
-    # notch), a quarter of the way to H36M's neck/nose point.
-    out[..., 12, :] = _lerp(g["thorax"], g["neck_nose"], 0.25)
-    # Head: SMPL's head joint is at the skull base / ear level, between H36M's neck/nose
-    # point and its head (vertex) point.
-    out[..., 15, :] = _lerp(g["neck_nose"], g["head"], 0.5)
-    # Collars: SMPL's sternoclavicular-ish joints, ~45% of the way from thorax to shoulder.
-    out[..., 13, :] = _lerp(g["thorax"], g["left_shoulder"], 0.45)
-    out[..., 14, :] = _lerp(g["thorax"], g["right_shoulder"], 0.45)
-    # Feet (H36M has no toes): ball of the foot = ankle + 0.30 shin length forward and
-    # 0.10 shin length down the shin. "Forward" is orthogonal to both the shin and the hip
-    # axis (a stiff skate boot holds the foot about square to the shin); it ignores turn-out
-    # and pointed toes in the air.
-    hip_axis = g["left_hip"] - g["right_hip"]
-    for foot, ankle, knee in ((10, "left_ankle", "left_knee"), (11, "right_ankle", "right_knee")):
-        shin = g[knee] - g[ankle]
-        shin_len = np.linalg.norm(shin, axis=-1, keepdims=True)
-        forward = _unit(np.cross(hip_axis, shin))
-        out[..., foot, :] = g[ankle] + shin_len * (0.30 * forward - 0.10 * _unit(shin))
-    # Hands: SMPL's hand joint is near the knuckles; extend the forearm by 30% past the wrist.
-    out[..., 22, :] = _lerp(g["left_elbow"], g["left_wrist"], 1.30)
-    out[..., 23, :] = _lerp(g["right_elbow"], g["right_wrist"], 1.30)
-    return out
 
 
 def fill_missing(x: np.ndarray, found: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from sportanim import analysis as an
+from sportanim.h36m import H36M, h36m17_to_smpl24
 
 FS_JUMP3D = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fs_jump3d"
 
@@ -142,6 +143,30 @@ def test_airborne_mask_per_frame_ground():
     assert an.flight_phases(mask) == [(10, 17)]
 
 
+def test_jump_flights_and_statistics_of_a_made_up_jump():
+    """A 0.5 s flight at 60 fps: ankles up 0.1-0.3 m, centre of mass and pelvis on a 9.81
+    parabola, hips turning 2 rev/s before and 5 rev/s in the air; a second lift-off in
+    which the body does not rise (a fall) is not a jump."""
+    fps, T = 60.0, 150
+    t = np.arange(T) / fps
+    air = (t >= 1.0) & (t < 1.5)
+    lift = np.where(air, 0.11 + 0.8 * (t - 1.0) * (1.5 - t) * 4, 0.0)
+    fall = (t >= 2.0) & (t < 2.2)
+    lift = lift + np.where(fall, 0.12, 0.0)
+    com = 0.9 + np.where(air, 0.5 * 9.81 * (t - 1.0) * (1.5 - t), 0.0)
+    flights = an.flight_candidates(lift, lift, fps)
+    assert flights == [(60, 89), (120, 131)]
+    assert an.jump_flights(lift, lift, com, fps) == [(60, 89)]
+    rate = np.where(air, 5.0, 2.0)  # rev/s
+    heading = 2 * np.pi * np.concatenate([[0.0], np.cumsum(rate[:-1]) / fps])
+    half = 0.1 * np.stack([np.cos(heading), np.sin(heading), np.zeros(T)], axis=-1)
+    stats = an.flight_statistics(half, -half, com, 60, 89, fps)
+    assert stats["air_time_s"] == pytest.approx(0.5)
+    assert stats["revolutions"] == pytest.approx(2.5, abs=0.05)
+    assert stats["peak_spin_deg_s"] == pytest.approx(5.0 * 360, rel=1e-6)
+    assert stats["g_pelvis"] == pytest.approx(9.81, rel=1e-6)
+
+
 def test_flight_phases_edges():
     assert an.flight_phases(np.zeros(5, bool)) == []
     assert an.flight_phases(np.ones(5, bool)) == [(0, 4)]
@@ -212,37 +237,8 @@ def standing_h36m() -> np.ndarray:
     ])
 
 
-def test_h36m17_to_smpl24_shapes_and_copies():
-    rng = np.random.default_rng(1)
-    clip = standing_h36m() + 0.05 * rng.standard_normal((7, 17, 3))
-    out = an.h36m17_to_smpl24(clip)
-    assert out.shape == (7, 24, 3) and out.dtype == clip.dtype
-    assert an.h36m17_to_smpl24(clip[0]).shape == (24, 3)
-    assert an.h36m17_to_smpl24(np.stack([clip, clip])).shape == (2, 7, 24, 3)
-    assert an.h36m17_to_smpl24(clip.astype(np.float32)).dtype == np.float32
-    copies = {0: 0, 1: 4, 2: 1, 4: 5, 5: 2, 7: 6, 8: 3, 16: 11, 17: 14, 18: 12, 19: 15,
-              20: 13, 21: 16}
-    for smpl, h36m in copies.items():
-        assert np.array_equal(out[:, smpl], clip[:, h36m])
-    assert np.all(np.isfinite(out))
-    with pytest.raises(ValueError):
-        an.h36m17_to_smpl24(np.zeros((5, 24, 3)))
-
-
-def test_h36m17_to_smpl24_geometry():
-    j = an.h36m17_to_smpl24(standing_h36m())
-    z = j[:, 2]
-    assert z[0] < z[3] < z[6] < z[9] < z[12] < z[15]  # spine chain climbs to the head
-    for foot, ankle in ((10, 7), (11, 8)):  # feet forward (+y) of and below the ankles
-        assert j[foot, 1] > j[ankle, 1] + 0.1 and j[foot, 2] < j[ankle, 2]
-    for hand, wrist in ((22, 20), (23, 21)):  # hands continue the forearm downwards
-        assert j[hand, 2] < j[wrist, 2] and np.isclose(j[hand, 0], j[wrist, 0])
-    for collar, shoulder in ((13, 16), (14, 17)):
-        assert 0 < abs(j[collar, 0]) < abs(j[shoulder, 0])
-
-
 def test_center_of_mass_symmetric_and_equivariant():
-    j = an.h36m17_to_smpl24(standing_h36m())
+    j = h36m17_to_smpl24(standing_h36m())
     com = an.center_of_mass(j)
     assert com.shape == (3,)
     assert abs(com[0]) < 1e-12  # left-right symmetric skeleton
@@ -258,16 +254,14 @@ def test_center_of_mass_symmetric_and_equivariant():
 def detect_axel(path: Path) -> dict:
     """The real Axel's flight with the detection used by benchmarks/real_jumps.py."""
     j = np.load(path) / 1000.0  # mm -> m
-    H = an.H36M
+    H = H36M
     left, right = j[:, H["left_ankle"]], j[:, H["right_ankle"]]
     normal, offset = an.fit_ground_plane(left, right)
-    mask = an.airborne_mask(an.height_above_plane(left, normal, offset),
-                            an.height_above_plane(right, normal, offset), ground=0.0,
-                            margin=0.10, release=0.05, max_widen=3)
-    phases = an.flight_phases(mask, min_frames=6)
+    phases = an.flight_candidates(an.height_above_plane(left, normal, offset),
+                                  an.height_above_plane(right, normal, offset), 60.0)
     assert len(phases) == 1
     start, end = phases[0]
-    com_h = an.height_above_plane(an.center_of_mass(an.h36m17_to_smpl24(j)), normal, offset)
+    com_h = an.height_above_plane(an.center_of_mass(h36m17_to_smpl24(j)), normal, offset)
     return {
         "air_time": (end - start + 1) / 60.0,
         "revolutions": an.count_revolutions(j[:, H["left_hip"]], j[:, H["right_hip"]],

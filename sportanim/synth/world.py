@@ -78,7 +78,7 @@ def make_clip(seed: int, index: int, motion: str, size: tuple[int, int] = (64, 6
         track, window_start, event = DAILY_MOTIONS[motion](rng, fps, frames), 0, None
         track.speed = np.maximum(track.speed, rng.uniform(*DAILY_GLIDE))
     perf = _place(perform(smooth_params(track, POSE_SMOOTHING * fps / 30.0), person.body,
-                          start_heading=_travel_heading(rng)), rng, window_start, frames)
+                          start_heading=travel_heading(rng)), rng, window_start, frames)
     world = perf.joints[window_start:window_start + frames]
     # Sport is filmed by a broadcast camera that follows the athlete; everyday video by a still one.
     camera_kind = "follow" if domain == "jump" else "static"
@@ -124,19 +124,23 @@ def _jump_performance_track(rng, motion: str, frames: int, fps: float) -> tuple[
     return track, event["takeoff_frame"] - takeoff_in_window, event
 
 
-def _travel_heading(rng) -> float:
+def travel_heading(rng) -> float:
     """Jumps run mostly along the rink's long axis, either way."""
     return float(rng.choice([0.0, np.pi]) + rng.uniform(-0.6, 0.6))
 
 
 def _place(perf: Performance, rng, start: int, frames: int) -> Performance:
     """Shift the performance so its clip window runs inside the arena."""
-    window = perf.joints[start:start + frames, 0, :2]
-    centre = 0.5 * (window.min(0) + window.max(0))
-    goal = rng.uniform(-1, 1, 2) * np.maximum(_ARENA - 0.5 * np.ptp(window, 0), 0.0)
-    shift = np.concatenate([goal - centre, [0.0]])
-    perf.joints = perf.joints + shift
+    perf.joints = perf.joints + arena_shift(perf.joints[start:start + frames, 0, :2], rng)
     return perf
+
+
+def arena_shift(path_xy: np.ndarray, rng) -> np.ndarray:
+    """A random horizontal shift ``(3,)`` (metres) that puts a pelvis path ``(T, 2)`` inside
+    the arena, where the camera sees ice around it."""
+    centre = 0.5 * (path_xy.min(0) + path_xy.max(0))
+    goal = rng.uniform(-1, 1, 2) * np.maximum(_ARENA - 0.5 * np.ptp(path_xy, 0), 0.0)
+    return np.concatenate([goal - centre, [0.0]])
 
 
 def _in_window(frame: int, frames: int) -> int | None:
