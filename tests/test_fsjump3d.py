@@ -301,3 +301,20 @@ def test_real_trials_import_with_their_flights(tmp_path):
     axel = records[0].labels
     assert axel["motion"] == "axel" and axel["revolutions"] == 1.5 and 1.0 < axel["air_revolutions"] < 1.5
     assert records[1].labels["motion"] is None and records[1].labels["athlete"] == "Skater_B"
+
+
+def test_cli_import_fsjump3d_writes_clips_or_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from sportanim.cli import app
+
+    world, _ = synthetic_jump(5, "lutz", 60.0, glide_s=2.0)
+    root = write_root(tmp_path / "fs", {"Skater_A/Lutz": as_fsjump3d(world)})
+    result = CliRunner().invoke(app, ["data", "import-fsjump3d", str(root), "--out", str(tmp_path / "out"),
+                                      "--frames", "41", "--size", "16", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "wrote 1 clips" in result.output and len(fsjd.read_manifest(tmp_path / "out")) == 1
+    bad = write_root(tmp_path / "bad", {"Skater_A/Flip": as_fsjump3d(world)[:40]})
+    result = CliRunner().invoke(app, ["data", "import-fsjump3d", str(bad), "--out", str(tmp_path / "o2"), "--quiet"])
+    assert result.exit_code == 2 and "Flip_1.npy" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "o2").exists()

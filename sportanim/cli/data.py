@@ -33,6 +33,28 @@ def import_mtvcrafter_command(
         + (f"; quality flags on {', '.join(flagged)} (see manifest)" if flagged else ""))
 
 
+@app.command("import-fsjump3d")
+def import_fsjump3d_command(
+    root: Path = typer.Argument(..., help="FS-Jump3D folder (npy/<Skater>/<Jump>/<Jump>_N.npy, Human3.6M-17, mm, 60 Hz)."),
+    out: Path = typer.Option(..., "--out", help="Output folder (FSJD format): one clip per detected flight."),
+    fps: float = typer.Option(30.0, "--fps", help="Frame rate of the clips (resampled by time)."),
+    frames: int = typer.Option(49, "--frames", help="Frames per clip, a window around the flight."),
+    size: int = typer.Option(64, "--size", help="Side of the video rendered from the joints (multiple of 16)."),
+    seed: int = typer.Option(0, help="Seed of the virtual broadcast camera and the skaters' looks."),
+    split: str = typer.Option("eval", "--split", help="train | eval for every clip (re-split with `data split`)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing non-empty --out."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Import FS-Jump3D real mocap jumps as FSJD clips: SMPL-24 joints in a virtual broadcast camera, rendered video."""
+    from sportanim.data.fsjump3d import import_fsjump3d
+
+    records = run(import_fsjump3d, root, out, fps=fps, frames=frames, size=size, seed=seed, split=split,
+                  overwrite=overwrite, show_progress=not quiet)
+    flagged = [record.id for record in records if not record.quality.get("passed", True)]
+    say(f"wrote {len(records)} clips to {out}"
+        + (f"; quality flags on {', '.join(flagged)} (see manifest)" if flagged else ""))
+
+
 @app.command("split")
 def split_command(
     folder: Path = typer.Argument(..., help="FSJD dataset folder."),
