@@ -122,6 +122,8 @@ def test_save_load_round_trip(tmp_path):
     loaded = MotionTokenizer.from_pretrained(tmp_path / "tok")
     assert loaded.config == model.config and not loaded.training
     assert isinstance(loaded, ModelMixin) and loaded.device.type == "cpu" and loaded.dtype == torch.float32
+    trainable = [name for name, p in loaded.named_parameters() if isinstance(p, torch.nn.Parameter) and p.requires_grad]
+    assert trainable == [name for name, _ in model.named_parameters()]
     x = smooth_clips(2, seed=5)
     with torch.no_grad():
         ids_a, emb_a = model.encode(x)
@@ -233,6 +235,9 @@ def test_config_checks():
         TokenizerConfig(blocks_per_stage=10**6)
     with pytest.raises(AttributeError):  # frozen: a model's config cannot drift from its config.json
         TINY.codebook_size = 7
+    with pytest.raises(TypeError, match="from_config"):
+        MotionTokenizer(TINY.to_dict())
+    assert MotionTokenizer.from_config(TINY.to_dict(), codebook_size=256).config.codebook_size == 256
 
 
 # ---- loading: the shipped folder, diffusers' layout, bad files

@@ -614,7 +614,9 @@ class MotionTokenizer(ModelMixin, ConfigMixin):
         model = model.to_empty(device=device)
         model.load_state_dict(state, strict=True)
         if torch_dtype is not None:
-            model = model.to(dtype=torch_dtype)
+            # nn.Module.to: ModelMixin.to warns about float32-kept modules on every dtype cast,
+            # even with none declared (diffusers 0.42).
+            model = nn.Module.to(model, dtype=torch_dtype)
         return model.eval()
 
     def load_mtvcrafter_checkpoint(self, path: str | Path) -> "MotionTokenizer":
