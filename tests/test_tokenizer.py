@@ -258,7 +258,7 @@ def test_shipped_tiny_tokenizer_loads_bit_exactly():
     assert not loaded.training and loaded.config == TINY
 
     by_hand = MotionTokenizer(TokenizerConfig(**fields))
-    torch.nn.Module.load_state_dict(by_hand, file_state, strict=True)
+    by_hand.load_state_dict(file_state, strict=True)
     x = smooth_clips(3, seed=11)
     with torch.no_grad():
         ids, emb = loaded.encode(x)
