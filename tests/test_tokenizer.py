@@ -3,17 +3,23 @@
 import hashlib
 import json
 import math
+import time
 from pathlib import Path
 
 import pytest
 import torch
+from diffusers.models.modeling_utils import ModelMixin
+from safetensors.torch import load_file
 
+import sportanim
 from sportanim.models import TOKENIZER_PRESETS, MotionTokenizer, TokenizerConfig, TokenizerOutput
+from sportanim.models.tokenizer import CONFIG_NAME, MAX_VALUES, WEIGHTS_NAME
 
 REFERENCE_SHAPES = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "4dmot_state_dict_shapes.json"
 # sha256 of the released layout's "name:d0,d1,..." lines, sorted by name (from the JSON above).
 RELEASED_LAYOUT_SHA256 = "279d51a24272be9fe68fdaa86a0611eecc4aa6146261ac0f77c00e471297aad1"
 TINY = TOKENIZER_PRESETS["tiny"]
+SHIPPED_TINY = Path(sportanim.__file__).parent / "weights" / "tiny" / "tokenizer"
 
 
 def tiny(seed: int = 0) -> MotionTokenizer:
@@ -110,8 +116,14 @@ def test_tiny_shapes_for_49_frames():
 def test_save_load_round_trip(tmp_path):
     model = trained_one_step()
     model.save_pretrained(tmp_path / "tok")
+    assert sorted(p.name for p in (tmp_path / "tok").iterdir()) == [CONFIG_NAME, WEIGHTS_NAME]  # no temp files left
+    saved = json.loads((tmp_path / "tok" / CONFIG_NAME).read_text())
+    assert saved["_class_name"] == "MotionTokenizer" and TokenizerConfig.from_dict(saved, "saved") == model.config
     loaded = MotionTokenizer.from_pretrained(tmp_path / "tok")
     assert loaded.config == model.config and not loaded.training
+    assert isinstance(loaded, ModelMixin) and loaded.device.type == "cpu" and loaded.dtype == torch.float32
+    trainable = [name for name, p in loaded.named_parameters() if isinstance(p, torch.nn.Parameter) and p.requires_grad]
+    assert trainable == [name for name, _ in model.named_parameters()]
     x = smooth_clips(2, seed=5)
     with torch.no_grad():
         ids_a, emb_a = model.encode(x)
@@ -215,6 +227,115 @@ def test_config_checks():
         TokenizerConfig(widths=(30, 64), norm_groups=8)
     with pytest.raises(ValueError, match="multiple of 4"):
         TokenizerConfig(encoder_chunk_frames=6)
+    with pytest.raises(ValueError, match="widths must hold 2 integer"):
+        TokenizerConfig(widths=(32.5, 64))
+    with pytest.raises(ValueError, match="codebook_size must be an integer"):
+        TokenizerConfig(codebook_size=512.0)
+    with pytest.raises(ValueError, match="blocks_per_stage"):
+        TokenizerConfig(blocks_per_stage=10**6)
+    with pytest.raises(AttributeError):  # frozen: a model's config cannot drift from its config.json
+        TINY.codebook_size = 7
+    with pytest.raises(TypeError, match="from_config"):
+        MotionTokenizer(TINY.to_dict())
+    assert MotionTokenizer.from_config(TINY.to_dict(), codebook_size=256).config.codebook_size == 256
+
+
+# ---- loading: the shipped folder, diffusers' layout, bad files
+
+
+def test_shipped_tiny_tokenizer_loads_bit_exactly():
+    """The shipped folder loads strictly with its tensors unchanged, and encodes/decodes like a
+    model assembled by hand from the same two files (plain config fields + load_state_dict)."""
+    loaded = MotionTokenizer.from_pretrained(SHIPPED_TINY)
+    file_state = load_file(str(SHIPPED_TINY / WEIGHTS_NAME))
+    state = loaded.state_dict()
+    assert state.keys() == file_state.keys() and len(state) == 101
+    for name, tensor in file_state.items():
+        assert state[name].dtype == tensor.dtype and torch.equal(state[name], tensor), name
+    raw = json.loads((SHIPPED_TINY / CONFIG_NAME).read_text())
+    fields = {k: v for k, v in raw.items() if not k.startswith("_")}
+    assert loaded.config.to_dict() == fields
+    assert not loaded.training and loaded.config == TINY
+
+    by_hand = MotionTokenizer(TokenizerConfig(**fields))
+    by_hand.load_state_dict(file_state, strict=True)
+    x = smooth_clips(3, seed=11)
+    with torch.no_grad():
+        ids, emb = loaded.encode(x)
+        ids_ref, emb_ref = by_hand.eval().encode(x)
+        assert torch.equal(ids, ids_ref) and torch.equal(emb, emb_ref)
+        assert torch.equal(loaded.decode(ids), by_hand.decode(ids_ref))
+    assert ids.unique().numel() > 1  # a working codebook, not one code for everything
+
+
+def test_diffusers_layout_variant_and_dtype(tmp_path):
+    model = trained_one_step(seed=3)
+    # Plain ModelMixin.save_pretrained writes diffusion_pytorch_model.safetensors: it loads too.
+    ModelMixin.save_pretrained(model, tmp_path / "diffusers")
+    loaded = MotionTokenizer.from_pretrained(tmp_path / "diffusers")
+    assert loaded.config == model.config
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
+    assert MotionTokenizer.from_config(MotionTokenizer.load_config(tmp_path / "diffusers")).config == model.config
+
+    model.to(torch.bfloat16).save_pretrained(tmp_path / "parent" / "tokenizer", variant="bf16")
+    assert (tmp_path / "parent" / "tokenizer" / "model.bf16.safetensors").is_file()
+    half = MotionTokenizer.from_pretrained(tmp_path / "parent", subfolder="tokenizer", variant="bf16",
+                                           torch_dtype=torch.bfloat16)
+    upcast = MotionTokenizer.from_pretrained(tmp_path / "parent" / "tokenizer", variant="bf16")
+    assert half.dtype == torch.bfloat16 and upcast.dtype == torch.float32
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(half.state_dict()[name], tensor) and torch.equal(upcast.state_dict()[name], tensor.float())
+
+
+def write_folder(folder: Path, **config_changes) -> Path:
+    """A tiny save_pretrained folder whose config.json then gets ``config_changes``."""
+    tiny().save_pretrained(folder)
+    raw = json.loads((folder / CONFIG_NAME).read_text())
+    (folder / CONFIG_NAME).write_text(json.dumps({**raw, **config_changes}))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [({"codebook_size": 10**9}, "codebook_size"),  # a (1e9, 64) codebook: 256 GB
+     ({"widths": [2**20, 2**20]}, "widths"),  # 1M-channel convolutions: ~0.5 PB
+     ({"code_dim": 2**62}, "code_dim")],  # beyond int64 once multiplied
+)
+def test_implausible_config_is_refused_before_allocating(tmp_path, changes, field):
+    folder = write_folder(tmp_path / "tok", **changes)
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=rf"config\.json.*{field}") as err:
+        MotionTokenizer.from_pretrained(folder)
+    assert time.perf_counter() - start < 5.0  # built on the meta device: no terabyte allocation
+    assert str(MAX_VALUES) in str(err.value).replace(",", "") or "too large to build" in str(err.value)
+
+
+def test_bad_folders_name_the_file(tmp_path):
+    folder = write_folder(tmp_path / "tok")
+    weights = folder / WEIGHTS_NAME
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"model\.safetensors: not a readable safetensors file"):
+        MotionTokenizer.from_pretrained(folder)
+    weights.write_bytes(b"\x00" * 64)
+    with pytest.raises(ValueError, match=r"model\.safetensors: not a readable safetensors file"):
+        MotionTokenizer.from_pretrained(folder)
+    weights.unlink()
+    with pytest.raises(FileNotFoundError, match="model.safetensors"):
+        MotionTokenizer.from_pretrained(folder)
+
+    # Weights of another config: refused from the file header, naming the first tensor.
+    folder = write_folder(tmp_path / "wide", widths=[32, 128])
+    with pytest.raises(ValueError, match=r"model\.safetensors: shape mismatch for 'encoder\.resnet2"):
+        MotionTokenizer.from_pretrained(folder)
+    with pytest.raises(ValueError, match=r"config\.json: unknown tokenizer config keys \['codebook'\]"):
+        MotionTokenizer.from_pretrained(write_folder(tmp_path / "typo", codebook=512))
+    with pytest.raises(ValueError, match=r"config\.json: a config for MVDiT"):
+        MotionTokenizer.from_pretrained(write_folder(tmp_path / "dit", _class_name="MVDiT"))
+    with pytest.raises(FileNotFoundError, match=r"config\.json not found"):
+        MotionTokenizer.from_pretrained(tmp_path / "nothing")
+    with pytest.raises(ValueError, match="unknown tokenizer config keys"):
+        MotionTokenizer.from_config({**TINY.to_dict(), "codebook": 512})
 
 
 # ---- learning

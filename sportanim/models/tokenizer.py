@@ -30,24 +30,37 @@ from __future__ import annotations
 
 import json
 import math
+import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
+from diffusers.configuration_utils import ConfigMixin
+from diffusers.models.modeling_utils import ModelMixin
+from diffusers.utils import SAFETENSORS_WEIGHTS_NAME
+from safetensors import SafetensorError, safe_open
 from torch import nn
 
 CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
+WEIGHTS_NAME = "model.safetensors"  # what save_pretrained writes (the shipped folders' name)
 TIME_FACTOR = 2  # each of the two Downsample/Upsample stages halves/doubles time
+# from_pretrained refuses configs above this many values (4.3 GB in float32), checked on the
+# meta device before anything is allocated: ~15x the released tokenizer's 73.5M, so only a
+# mistyped config.json (an extra digit in codebook_size or a width) reaches it.
+MAX_VALUES = 2**30
+MAX_BLOCKS_PER_STAGE = 64  # upstream has 3; the bound keeps a bad config from building for minutes
 
 
 # --------------------------------------------------------------------------- config
 
 
-@dataclass
+@dataclass(frozen=True)
 class TokenizerConfig:
-    """Sizes of a 4DMoT. Defaults are the released MTVCrafter-7B tokenizer."""
+    """Sizes of a 4DMoT. Defaults are the released MTVCrafter-7B tokenizer. Frozen: a model's
+    ``config`` must keep matching the ``config.json`` it saves."""
 
     num_joints: int = 24  # SMPL-24; joints are never resampled, so this only checks inputs
     in_channels: int = 3  # xyz per joint
@@ -63,9 +76,18 @@ class TokenizerConfig:
     reset_every: int = 20  # re-seed codes unused for this many training steps (upstream: 20)
 
     def __post_init__(self) -> None:
-        self.widths = tuple(int(w) for w in self.widths)
-        if len(self.widths) != 2:
-            raise ValueError(f"widths must hold 2 stage widths, got {self.widths}")
+        widths = self.widths
+        if not isinstance(widths, (list, tuple)) or len(widths) != 2 or not all(map(_is_int, widths)):
+            raise ValueError(f"widths must hold 2 integer stage widths, got {widths!r}")
+        object.__setattr__(self, "widths", tuple(widths))  # a JSON list becomes the tuple presets use
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name not in ("widths", "ema_decay") and not _is_int(value):
+                raise ValueError(f"{f.name} must be an integer, got {value!r}")
+        if not 0 <= self.blocks_per_stage <= MAX_BLOCKS_PER_STAGE:
+            raise ValueError(f"blocks_per_stage must lie in [0, {MAX_BLOCKS_PER_STAGE}], got {self.blocks_per_stage}")
+        if min(self.widths) < 1 or self.norm_groups < 1:
+            raise ValueError(f"widths and norm_groups must be >= 1, got {self.widths} and {self.norm_groups}")
         for w in self.widths:
             if w % self.norm_groups:
                 raise ValueError(f"norm_groups={self.norm_groups} must divide every width, got {w}")
@@ -73,13 +95,36 @@ class TokenizerConfig:
             raise ValueError(f"encoder_chunk_frames must be a multiple of 4, got {self.encoder_chunk_frames}")
         if self.decoder_chunk_tokens < 0 or self.encoder_chunk_frames < 0:
             raise ValueError("chunk sizes must be >= 0 (0 turns chunking off)")
-        if not 0.0 < self.ema_decay < 1.0:
-            raise ValueError(f"ema_decay must lie in (0, 1), got {self.ema_decay}")
+        decay = self.ema_decay
+        if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0.0 < decay < 1.0:
+            raise ValueError(f"ema_decay must lie in (0, 1), got {decay!r}")
         if self.reset_every < 1 or self.codebook_size < 1 or self.code_dim < 1:
             raise ValueError("reset_every, codebook_size and code_dim must be >= 1")
 
     def dilation(self, out_channels: int) -> int:
         return max(1, self.dilation_base // out_channels - 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``widths`` a list), as ``config.json`` holds it."""
+        return {**asdict(self), "widths": list(self.widths)}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], source: str) -> "TokenizerConfig":
+        """Parse a ``config.json``'s contents; keys starting with ``_`` (``_class_name``,
+        ``_diffusers_version``) are diffusers' bookkeeping and skipped. Unknown keys and bad
+        values raise ValueError naming ``source``."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(k for k in raw if k not in known and not k.startswith("_"))
+        if unknown:
+            raise ValueError(f"{source}: unknown tokenizer config keys {unknown}; known: {sorted(known)}")
+        try:
+            return cls(**{k: v for k, v in raw.items() if k in known})
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{source}: {err}") from None
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 TOKENIZER_PRESETS: dict[str, TokenizerConfig] = {
@@ -386,24 +431,41 @@ class EMAQuantizer(nn.Module):
 # --------------------------------------------------------------------------- tokenizer
 
 
-class MotionTokenizer(nn.Module):
-    """4DMoT: ``(B, T, J, 3)`` normalised joints <-> ``(B, N * J)`` codebook ids."""
+class MotionTokenizer(ModelMixin, ConfigMixin):
+    """4DMoT: ``(B, T, J, 3)`` normalised joints <-> ``(B, N * J)`` codebook ids.
+
+    A diffusers model built from one ``TokenizerConfig``: ``MotionTokenizer(config)`` or
+    ``from_config`` (a config dict) for fresh weights, ``from_pretrained`` / ``save_pretrained``
+    for folders, ``load_mtvcrafter_checkpoint`` for the released file. ``self.config`` is the
+    typed ``TokenizerConfig``; diffusers' own copy (what ``save_config`` writes) holds the same
+    fields in JSON form.
+    """
+
+    config_name = CONFIG_NAME
 
     def __init__(self, config: TokenizerConfig | None = None):
         super().__init__()
-        self.config = config = config or TokenizerConfig()
+        config = config or TokenizerConfig()
+        if not isinstance(config, TokenizerConfig):
+            raise TypeError(f"MotionTokenizer takes a TokenizerConfig, got {type(config).__name__}; "
+                            "build from a dict with MotionTokenizer.from_config")
+        self.register_to_config(**config.to_dict())
+        self._sizes = config
         self.encoder = Encoder(config)
         self.decoder = Decoder(config)
         self.vq = EMAQuantizer(config.codebook_size, config.code_dim, config.ema_decay, config.reset_every)
 
     @property
-    def device(self) -> torch.device:
-        """Where the weights live (diffusers pipelines read ``module.device``)."""
-        return self.vq.codebook.device
+    def config(self) -> TokenizerConfig:
+        return self._sizes
 
-    @property
-    def dtype(self) -> torch.dtype:
-        return next(self.parameters()).dtype
+    @classmethod
+    def from_config(cls, config: TokenizerConfig | Mapping[str, Any], **overrides: Any) -> "MotionTokenizer":
+        """A freshly initialised model from a ``TokenizerConfig`` or its dict form (a
+        ``config.json``'s contents, diffusers' ``load_config``), with field ``overrides``.
+        Unknown fields raise ValueError (diffusers' default would ignore them with a warning)."""
+        raw = config.to_dict() if isinstance(config, TokenizerConfig) else dict(config)
+        return cls(TokenizerConfig.from_dict({**raw, **overrides}, source=f"{cls.__name__}.from_config"))
 
     # ---- lengths
 
@@ -509,32 +571,53 @@ class MotionTokenizer(nn.Module):
 
     # ---- files
 
-    def save_pretrained(self, folder: str | Path) -> None:
-        """Write ``config.json`` and ``model.safetensors`` into ``folder``."""
+    def save_pretrained(self, save_directory: str | os.PathLike, variant: str | None = None) -> None:
+        """Write ``config.json`` (diffusers' ``save_config``) and ``model.safetensors``
+        (``model.<variant>.safetensors`` with ``variant``) into ``save_directory``, each atomically."""
         from safetensors.torch import save_file
 
-        folder = Path(folder)
+        from sportanim.video_io import atomic_path
+
+        folder = Path(save_directory)
         folder.mkdir(parents=True, exist_ok=True)
-        cfg = {"_class_name": type(self).__name__, **asdict(self.config)}
-        (folder / CONFIG_NAME).write_text(json.dumps(cfg, indent=2) + "\n")
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        save_file(state, str(folder / WEIGHTS_NAME), metadata={"format": "pt"})
+        with atomic_path(folder / _variant_name(WEIGHTS_NAME, variant)) as tmp:
+            save_file(state, str(tmp), metadata={"format": "pt"})
+        with atomic_path(folder / CONFIG_NAME) as tmp:
+            self.to_json_file(tmp)
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, device: str | torch.device = "cpu",
-                        dtype: torch.dtype | None = None) -> "MotionTokenizer":
-        """Rebuild from a ``save_pretrained`` folder (strict load), in eval mode."""
-        from safetensors.torch import load_file
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike,
+        *,
+        subfolder: str | None = None,
+        variant: str | None = None,
+        torch_dtype: torch.dtype | None = None,
+        device: str | torch.device = "cpu",
+    ) -> "MotionTokenizer":
+        """Load a local folder strictly, in eval mode: ``config.json`` plus ``model.safetensors``
+        (``save_pretrained``) or diffusers' ``diffusion_pytorch_model.safetensors``
+        (``ModelMixin.save_pretrained``), ``.<variant>`` before the suffix with ``variant``.
 
-        folder = Path(folder)
-        raw = json.loads((folder / CONFIG_NAME).read_text())
-        known = {f.name for f in fields(TokenizerConfig)}
-        unknown = sorted(set(raw) - known - {"_class_name"})
-        if unknown:
-            raise ValueError(f"{folder / CONFIG_NAME} has unknown config keys {unknown}")
-        model = cls(TokenizerConfig(**{k: v for k, v in raw.items() if k in known}))
-        _load_strict(model, load_file(str(folder / WEIGHTS_NAME)), str(folder / WEIGHTS_NAME))
-        return model.to(device=device, dtype=dtype).eval()
+        The model is first built on the meta device: a config above ``MAX_VALUES`` values, or
+        weights whose names or shapes do not fit it (read from the file header), raise a
+        ValueError naming the file before any weight is allocated; a missing file raises
+        FileNotFoundError, a truncated or corrupt one ValueError. The tensors are then copied
+        exactly into float32 weights on ``device`` and cast to ``torch_dtype`` if given."""
+        folder = Path(pretrained_model_name_or_path, subfolder or "")
+        config = _read_config(folder / CONFIG_NAME)
+        weights = _weights_file(folder, variant)
+        with torch.device("meta"):
+            model = _build_checked(cls, config, str(folder / CONFIG_NAME))
+        state = _read_weights(weights, model)
+        model = model.to_empty(device=device)
+        model.load_state_dict(state, strict=True)
+        if torch_dtype is not None:
+            # nn.Module.to: ModelMixin.to warns about float32-kept modules on every dtype cast,
+            # even with none declared (diffusers 0.42).
+            model = nn.Module.to(model, dtype=torch_dtype)
+        return model.eval()
 
     def load_mtvcrafter_checkpoint(self, path: str | Path) -> "MotionTokenizer":
         """Load MTVCrafter's released ``4DMoT/mp_rank_00_model_states.pt`` (a DeepSpeed
@@ -550,21 +633,96 @@ class MotionTokenizer(nn.Module):
         return self
 
 
+def _variant_name(name: str, variant: str | None) -> str:
+    """``model.safetensors`` -> ``model.<variant>.safetensors`` (diffusers' naming)."""
+    return name.replace(".safetensors", f".{variant}.safetensors") if variant else name
+
+
+def _read_config(path: Path) -> TokenizerConfig:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: a tokenizer folder holds {CONFIG_NAME} + {WEIGHTS_NAME} "
+                                "(MotionTokenizer.save_pretrained)")
+    try:
+        raw = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: not a JSON file ({err}); save the tokenizer again with save_pretrained") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a JSON object of tokenizer sizes, got {type(raw).__name__}")
+    if raw.get("_class_name", MotionTokenizer.__name__) != MotionTokenizer.__name__:
+        raise ValueError(f"{path}: a config for {raw['_class_name']}, not a {MotionTokenizer.__name__}")
+    return TokenizerConfig.from_dict(raw, str(path))
+
+
+def _weights_file(folder: Path, variant: str | None) -> Path:
+    names = [_variant_name(n, variant) for n in (WEIGHTS_NAME, SAFETENSORS_WEIGHTS_NAME)]
+    for name in names:
+        if (folder / name).is_file():
+            return folder / name
+    raise FileNotFoundError(f"{folder}: no {names[0]} (nor {names[1]}) beside {CONFIG_NAME}; "
+                            "MotionTokenizer.save_pretrained writes both")
+
+
+# What each large tensor's size comes from, to name the config field that is off.
+_SIZE_FIELDS = {"vq.codebook": ("codebook_size", "code_dim"), "encoder.conv_out.weight": ("code_dim", "widths"),
+                "decoder.conv_in.weight": ("code_dim", "widths")}
+
+
+def _build_checked(cls: type[MotionTokenizer], config: TokenizerConfig, source: str) -> MotionTokenizer:
+    """``cls(config)`` on the current device (meta in ``from_pretrained``); refuses a model of
+    more than ``MAX_VALUES`` values with a ValueError naming ``source`` and the fields."""
+    try:
+        model = cls(config)
+    except (TypeError, RuntimeError, OverflowError) as err:  # a tensor size beyond int64
+        sizes = f"codebook_size={config.codebook_size}, code_dim={config.code_dim}, widths={list(config.widths)}"
+        raise ValueError(f"{source}: {sizes} are too large to build a tokenizer ({str(err).splitlines()[0]}); "
+                         "fix them in that file") from None
+    sizes = {k: v.numel() for k, v in model.state_dict().items()}
+    total = sum(sizes.values())
+    if total > MAX_VALUES:
+        biggest = max(sizes, key=sizes.get)
+        names = _SIZE_FIELDS.get(biggest, ("widths", "blocks_per_stage"))
+        raw = config.to_dict()
+        values = ", ".join(f"{n}={raw[n]}" for n in names)
+        raise ValueError(
+            f"{source}: {values} make a tokenizer of {total:,} values ({4 * total / 1e9:,.0f} GB in float32), "
+            f"above the {MAX_VALUES:,} a 4DMoT can plausibly have (the released one: 73,488,899); the largest "
+            f"tensor is {biggest} {tuple(model.state_dict()[biggest].shape)}. Fix {' / '.join(names)} in that file."
+        )
+    return model
+
+
+def _read_weights(path: Path, model: nn.Module) -> dict[str, torch.Tensor]:
+    """The tensors of safetensors file ``path``, after checking their names and shapes
+    (from the header, before reading any data) against ``model``'s."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            _check_shapes(model, {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}, str(path))
+            return {k: f.get_tensor(k) for k in f.keys()}
+    except SafetensorError as err:
+        raise ValueError(f"{path}: not a readable safetensors file, truncated or corrupt ({err}); "
+                         "save the tokenizer again with save_pretrained") from None
+
+
+def _check_shapes(model: nn.Module, found: dict[str, Any], source: str) -> None:
+    """Raise a ValueError naming the first tensor of ``model`` missing from ``found`` (name ->
+    shape tuple, or a non-tensor's type name) or shaped differently, then the first extra one."""
+    own = model.state_dict()
+    for name, tensor in own.items():
+        if name not in found:
+            raise ValueError(f"{source}: tensor '{name}' {tuple(tensor.shape)} is missing from the file")
+        if found[name] != tuple(tensor.shape):
+            raise ValueError(
+                f"{source}: shape mismatch for '{name}': expected {tuple(tensor.shape)}, got {found[name]} "
+                f"(is the config right? this model: {getattr(model, 'config', None)})"
+            )
+    extra = [k for k in found if k not in own]
+    if extra:
+        raise ValueError(f"{source}: unexpected tensor '{extra[0]}' ({len(extra)} unexpected in all)")
+
+
 def _load_strict(model: nn.Module, state: dict, source: str) -> None:
     """``load_state_dict(strict=True)`` after naming the first missing, unexpected or
     wrongly shaped tensor (expected = this model, got = the file)."""
-    own = model.state_dict()
-    for name, tensor in own.items():
-        if name not in state:
-            raise ValueError(f"{source}: tensor '{name}' {tuple(tensor.shape)} is missing from the file")
-        got = state[name]
-        if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(tensor.shape):
-            shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
-            raise ValueError(
-                f"{source}: shape mismatch for '{name}': expected {tuple(tensor.shape)}, got {shape} "
-                f"(is the config right? this model: {getattr(model, 'config', None)})"
-            )
-    extra = [k for k in state if k not in own]
-    if extra:
-        raise ValueError(f"{source}: unexpected tensor '{extra[0]}' ({len(extra)} unexpected in all)")
+    found = {k: tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__ for k, v in state.items()}
+    _check_shapes(model, found, source)
     model.load_state_dict(state, strict=True)
