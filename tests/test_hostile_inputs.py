@@ -112,3 +112,20 @@ def test_generate_refuses_a_decompression_bomb_png_from_its_header(tmp_path, inp
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert grown_mb < 300, f"peak memory grew by {grown_mb:.0f} MB"
     assert not (tmp_path / "v.mp4").exists()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["synth", "--size", "65536"], ("--size 65536",)),
+    (["synth", "--frames", "100000", "--size", "1024"], ("--frames 100000",)),
+    (["data", "build", "nothing.mp4", "--size", "100000"], ("--size",)),
+    (["data", "build", "nothing.mp4", "--frames", "100000"], ("--frames",)),
+    (["train", "--batch-size", "100000", "--data", "nowhere"], ("batch_size", "--batch-size")),
+])
+def test_sizes_are_bounded_before_anything_is_allocated(tmp_path, args, words):
+    if args[0] in ("synth", "data"):
+        args = [*args, "--out", str(tmp_path / "out")]
+    else:
+        args = [*args, "--out", str(tmp_path / "run")]
+    result = CliRunner().invoke(app, args)
+    _one_line_error(result, *words)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "run").exists()

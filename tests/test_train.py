@@ -350,3 +350,15 @@ def test_cli_train_tiny_starts_from_the_shipped_base_without_init(tmp_path, fsjd
     assert "shipped tiny base" in result.output
     recorded = json.loads((tmp_path / "run" / "config.json").read_text())["init"]
     assert recorded and all(Path(p).resolve().is_relative_to(default_weights().resolve()) for p in recorded.values())
+
+
+@pytest.mark.parametrize("clip", [1.0, 0.0])  # the preset's clipping, and none
+def test_a_non_finite_loss_stops_the_run_and_exports_nothing(tmp_path, fsjd_dir, clip):
+    from sportanim.train.trainer import NonFiniteError
+
+    with pytest.raises(NonFiniteError, match=r"step \d+: the (loss|gradient norm) is (nan|inf)") as error:
+        train(small(steps=8, checkpoint_every=100, optim__lr=1e12, optim__max_grad_norm=clip), fsjd_dir,
+              tmp_path / "run", show_progress=False)
+    assert "--lr" in str(error.value) and "\n" not in str(error.value)
+    assert not (tmp_path / "run" / "final").exists()
+    assert not list((tmp_path / "run" / "checkpoints").glob("step-*"))

@@ -54,6 +54,8 @@ __all__ = ["BuildConfig", "BuildReport", "Skipped", "build_dataset", "parse_shar
            "shard_inputs", "JUMP_NAMES"]
 
 BUILD_DIR = ".build"
+MAX_CLIP_SIZE = 2048  # crop side in pixels (the 7B world trains at 512)
+MAX_CLIP_FRAMES = 1024  # frames per clip (a window is 49)
 JUMP_NAMES = ("axel", "toe_loop", "toeloop", "salchow", "loop", "flip", "lutz")
 
 
@@ -80,10 +82,10 @@ class BuildConfig:
     show_progress: bool = True
 
     def validate(self) -> "BuildConfig":
-        if self.size < 16 or self.size % 2:
-            raise ValueError(f"--size must be an even number >= 16, got {self.size}")
-        if self.frames < 2:
-            raise ValueError(f"--frames must be >= 2, got {self.frames}")
+        if not 16 <= self.size <= MAX_CLIP_SIZE or self.size % 2:
+            raise ValueError(f"--size must be an even number in [16, {MAX_CLIP_SIZE}], got {self.size}")
+        if not 2 <= self.frames <= MAX_CLIP_FRAMES:
+            raise ValueError(f"--frames must be in [2, {MAX_CLIP_FRAMES}], got {self.frames}")
         i, n = self.shard
         if not (n >= 1 and 0 <= i < n):
             raise ValueError(f"--shard i/n needs 0 <= i < n, got {i}/{n}")

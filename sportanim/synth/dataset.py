@@ -13,6 +13,8 @@ from sportanim.progress import progress_bar
 from sportanim.synth.world import DOMAINS, clip_motion, make_clip, motion_domain
 
 MIN_FRAMES = 9
+MAX_SIZE = 4096  # frame side in pixels
+MAX_CLIP_BYTES = 2 << 30  # one clip's uint8 frames, rendered in memory
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,9 @@ class SynthConfig:
             raise ValueError(f"--frames must be at least {MIN_FRAMES}, got {self.frames}")
         if self.size < 16 or self.size % 16:
             raise ValueError(f"--size must be a positive multiple of 16 (video codecs and the VAE need it), got {self.size}")
+        if self.size > MAX_SIZE or self.frames * self.size * self.size * 3 > MAX_CLIP_BYTES:
+            raise ValueError(f"--size {self.size} x --frames {self.frames}: a clip is rendered in memory; at most "
+                             f"{MAX_SIZE} px and {MAX_CLIP_BYTES >> 30} GiB of frames per clip")
         if not 0 < self.fps <= 240:
             raise ValueError(f"--fps must be in (0, 240], got {self.fps}")
         if not 0 <= self.eval_fraction < 1:

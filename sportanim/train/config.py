@@ -28,6 +28,7 @@ SCHEDULES = ("constant", "cosine", "step")
 MIXED_PRECISION = ("no", "fp16", "bf16")
 DTYPES = ("float32", "float64")
 SPLITS = ("train", "eval", "all")
+MAX_BATCH = 1024  # global clips per step; a batch of 100k clips was an OOM kill, not a run
 QUALITY = ("passed", "all")
 REFERENCE_FRAMES = ("first", "random")
 
@@ -122,6 +123,8 @@ class TrainConfig:
         for name in ("steps", "batch_size", "grad_accum", "checkpoint_every", "keep", "log_every"):
             _check(getattr(self, name) >= 1, name, "must be >= 1", getattr(self, name))
         _check(self.seed >= 0, "seed", "must be >= 0", self.seed)
+        _check(self.batch_size <= MAX_BATCH, "batch_size (--batch-size)", f"must be <= {MAX_BATCH} clips per "
+               "step (a larger global batch needs more processes or grad_accum, not one bigger load)", self.batch_size)
         _check(self.batch_size % self.grad_accum == 0, "batch_size",
                f"must be a multiple of grad_accum={self.grad_accum}", self.batch_size)
         _check(self.mixed_precision in MIXED_PRECISION, "mixed_precision", f"must be one of {MIXED_PRECISION}",

@@ -352,6 +352,7 @@ class Trainer:
         grad_norm = acc.clip_grad_norm_(self.params, max_norm)
         sums["lr"] = self.scheduler.get_last_lr()[0]
         sums["grad_norm"] = float(grad_norm) if grad_norm is not None else math.nan  # DeepSpeed clips itself
+        self._stop_if_not_finite(step, sums["loss"], None if grad_norm is None else sums["grad_norm"])
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -360,6 +361,20 @@ class Trainer:
             if after is not None:
                 after(self.models[name], cfg)
         return sums
+
+    def _stop_if_not_finite(self, step: int, loss: float, grad_norm: float | None) -> None:
+        """Stop before a non-finite loss or gradient reaches the weights: one more step would
+        only spread NaN, and nothing of this run is exported. Every process agrees (the loss
+        is local to each), so none is left waiting in a collective."""
+        bad = not math.isfinite(loss) or (grad_norm is not None and not math.isfinite(grad_norm))
+        if self.world > 1:
+            flag = torch.tensor([float(bad)], device=self.accelerator.device)
+            bad = bool(self.accelerator.reduce(flag, reduction="sum").item())
+        if bad:
+            cause = (f"the loss is {loss}" if not math.isfinite(loss) else f"the gradient norm is {grad_norm}")
+            raise NonFiniteError(f"step {step + 1}: {cause}; training stopped and nothing was exported "
+                                 f"(lower --lr (now {self.scheduler.get_last_lr()[0]:g}), or check the data's "
+                                 "stats.json)")
 
     def _reduce(self, logs: dict[str, float]) -> dict[str, float]:
         """Mean of each scalar over processes (a collective: every process calls it)."""
@@ -417,6 +432,7 @@ class Trainer:
             for name, folder in exports.items():
                 prefix = f"{name}."
                 state = {k[len(prefix):]: v for k, v in full.items() if k.startswith(prefix)}
+                _check_finite(state, name)
                 self.specs[name].export(self.config, state, folder, self.dataset.stats, info)
         acc.wait_for_everyone()
         return exports
@@ -481,6 +497,18 @@ class _Logger:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+class NonFiniteError(ValueError):
+    """A loss, gradient or weight that is NaN or infinite."""
+
+
+def _check_finite(state: dict[str, torch.Tensor], model: str) -> None:
+    """Refuse to export weights holding NaN/inf (e.g. the last step of a too-high lr)."""
+    for key, tensor in state.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise NonFiniteError(f"the trained {model} holds NaN/inf in {key}: not exported "
+                                 "(lower --lr, or check the data's stats.json)")
 
 
 def _step_of(line: str) -> float:
