@@ -184,8 +184,8 @@ class MTVCrafterPipeline(DiffusionPipeline):
         self.register_to_config(joint_mean=joint_mean, joint_std=joint_std,
                                 default_height=default_height, default_width=default_width)
 
-    # ---- placement (DiffusionPipeline reads ``module.device``/``.dtype``, which a plain
-    # nn.Module such as MotionTokenizer lacks; these ask the DiT and the VAE)
+    # ---- placement (DiffusionPipeline would ask every module; the tokenizer stays float32,
+    # so the pipeline's device and dtype are the DiT's and the VAE's)
 
     @property
     def device(self) -> torch.device:
@@ -455,7 +455,7 @@ def build_pipeline(
 
 
 def _assemble(tokenizer, transformer, vae, scheduler, mean, std, height, width, device, torch_dtype):
-    tokenizer = tokenizer.to(device=device, dtype=torch.float32).eval()
+    tokenizer = tokenizer.to(device).float().eval()  # ModelMixin.to(dtype=) would log a warning per load
     transformer, vae = transformer.to(device).eval(), vae.to(device).eval()
     if torch_dtype is not None and (transformer.dtype, vae.dtype) != (torch_dtype, torch_dtype):
         transformer, vae = transformer.to(torch_dtype), vae.to(torch_dtype)
