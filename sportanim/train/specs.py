@@ -26,7 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sportanim import fsjd
+from sportanim.io.files import atomic_dir
+from sportanim.io.stats import write_stats
 from sportanim.models.tokenizer import (
     TOKENIZER_PRESETS,
     WEIGHTS_NAME,
@@ -237,9 +238,9 @@ class TokenizerSpec:
         normalise joints with, and ``training.json``; atomically."""
         model = MotionTokenizer(self.model_config(config)).to(state["vq.codebook"].dtype)
         model.load_state_dict(state, strict=True)
-        with fsjd.output_dir(folder, overwrite=True) as tmp:
+        with atomic_dir(folder, overwrite=True) as tmp:
             model.save_pretrained(tmp)
-            (tmp / fsjd.STATS_NAME).write_text(json.dumps(stats.to_json(), indent=2) + "\n")
+            write_stats(tmp, stats.to_json())
             (tmp / "training.json").write_text(json.dumps(info, indent=2) + "\n")
         return Path(folder)
 

@@ -1,10 +1,16 @@
-"""Reading any common video for the dataset builder (PyAV): header facts, rotation, batches.
+"""Video files through PyAV: the one decoder and the one encoder.
 
-``open_video(path) -> VideoInfo`` reads the header and decodes the first frame (so a file
-that opens but cannot be decoded fails here, with one clear line, not deep inside a build);
-``iter_frames(path, batch_size=...)`` decodes RGB uint8 frames in batches, each with the
-frame's decode-order index and its presentation time in seconds.
+Writing: ``write_video`` encodes RGB frames uint8 ``(T, H, W, 3)`` to an H.264 ``.mp4``,
+atomically and byte-identically for identical inputs (same PyAV/x264 build; x86 CPUs with
+AVX2 and AVX-512 give the same bytes, x264 without SIMD gives other bytes, so ARM may too).
 
+Reading any common video:
+
+- ``probe_video`` reads the header only; ``open_video -> VideoInfo`` also decodes the first
+  frame (so a file that opens but cannot be decoded fails there, with one clear line) and
+  reads its rotation; ``iter_frames`` decodes RGB uint8 batches, each frame with its
+  decode-order index and presentation time; ``read_all`` gathers them in one batch;
+  ``read_video`` is every frame plus the fps, ``read_frames`` the first N at a given size.
 - Containers and codecs: whatever PyAV's FFmpeg decodes (mp4/mov/mkv/avi/webm; H.264, HEVC,
   MPEG-4 Part 2, VP9, AV1, ProRes...). Frame threads are used from 256x256 up.
 - Variable frame rate: each frame's time comes from its own pts (``pts * time_base``, dts
@@ -19,13 +25,14 @@ frame's decode-order index and its presentation time in seconds.
 - Errors a user can cause raise ``VideoError`` (``VideoNotFoundError`` for a missing path)
   with one line naming the file, what is wrong and what to do: missing, empty (0 bytes),
   not a media file / corrupt, audio-only, a codec this FFmpeg cannot decode, a video with
-  no decodable frame, and a truncated one (fewer frames than the header promises, raised
-  after the decodable frames were yielded when ``strict``).
+  no decodable frame, and a truncated one (fewer frames than the header promises).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import numbers
 import os
 import queue
 import struct
@@ -39,19 +46,56 @@ import av
 import numpy as np
 from av.video.reformatter import Interpolation, VideoReformatter
 
-from sportanim.video_io import SWS_FLAGS, VideoError, VideoNotFoundError
+from sportanim.io.files import atomic_file
 
-__all__ = ["VideoInfo", "FrameBatch", "VideoError", "VideoNotFoundError", "open_video",
-           "iter_frames", "read_all", "display_transform", "apply_display_transform",
-           "crop_resize", "VIDEO_EXTENSIONS", "find_videos"]
-
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".ts",
-                    ".mts", ".m2ts", ".wmv", ".flv", ".3gp")
+# x264 settings, chosen for tiny clips (49 frames of 64x64 .. 512x512), measured on
+# one core of a Xeon with AVX-512 (with mbtree=0, below):
+# - preset "veryfast": 49x64x64 writes in ~9 ms (x264 itself ~8 ms) and 49x512x512
+#   in ~0.25-0.6 s (content-dependent). "ultrafast" (no CABAC, no deblocking) is ~3x faster at 512 but its files are
+#   2-2.6x larger at the same CRF, "superfast" ~1.25x larger on textured content;
+#   "faster"/"medium" cost 1.5-2x the time for files at most ~8% smaller.
+# - one thread: x264's output depends on its thread count (auto = 1.5 x CPU cores, so
+#   the bytes would change from machine to machine); one thread is also the fastest
+#   for tiny clips. Parallelise across clips instead.
+# - mbtree=0: with macroblock-tree rate control, x264's AVX-512 code reads
+#   uninitialised memory, so the same frames gave different bytes from run to run
+#   (most widths that are not a multiple of 128 px), and AVX2 and AVX-512 machines
+#   gave different bytes at every size. Without it the output is stable and the same
+#   on both; the price is ~20-30% larger files at equal quality (at a given CRF the
+#   quality is a little higher instead).
+X264_OPTIONS = {"preset": "veryfast", "x264-params": "mbtree=0"}
+X264_THREADS = 1
+# Colour conversion through swscale's exact C path: the same on every CPU, and no slower.
+SWS_FLAGS = Interpolation.BILINEAR | Interpolation.BITEXACT
 # Downscaling through swscale's area filter (antialiased), bit-exact on every CPU.
 AREA_FLAGS = Interpolation.AREA | Interpolation.BITEXACT
+# Drops the muxer's "Lavf<version>" tag; the container writes no creation_time.
+MP4_OPTIONS = {"fflags": "+bitexact"}
+# 29.97 -> 2997/100, 30000/1001 stays 30000/1001; mp4 time scales are integers.
+MAX_FPS_DENOMINATOR = 10000
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".ts",
+                    ".mts", ".m2ts", ".wmv", ".flv", ".3gp")
 # A header whose frame count exceeds the decoded count by more than this is "truncated"
-# (some muxers count a trailing frame that decoders drop).
+# for iter_frames (some muxers count a trailing frame that decoders drop).
 TRUNCATION_SLACK = 1
+# Frame threads pay off from this many pixels; below, starting them costs more than they save.
+THREADED_PIXELS = 256 * 256
+
+
+class VideoError(ValueError):
+    """A video file that cannot be read: corrupt, truncated, or without a video stream."""
+
+
+class VideoNotFoundError(VideoError, FileNotFoundError):
+    """The video file does not exist (both a ``VideoError`` and a ``FileNotFoundError``)."""
+
+
+class _Damaged(VideoError):
+    """Decoding stopped after ``count`` frames on an FFmpeg error (damaged or cut-off data)."""
+
+    def __init__(self, message: str, count: int):
+        super().__init__(message)
+        self.count = count
 
 
 @dataclass(frozen=True)
@@ -101,7 +145,86 @@ class FrameBatch:
         return len(self.frames)
 
 
+# ------------------------------------------------------------------------------ writing
+
+
+def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float, crf: int = 12) -> None:
+    """Encode ``frames`` uint8 ``(T, H, W, 3)`` RGB (H, W even) to an H.264 ``.mp4`` at
+    ``fps`` frames per second (may be fractional, e.g. 29.97). Atomic and byte-deterministic."""
+    path = Path(path)
+    _check_frames(frames, path)
+    rate = _fps_fraction(fps, path)
+    if not (isinstance(crf, (int, np.integer)) and 0 <= crf <= 51):
+        raise ValueError(f"{path}: crf must be an integer in 0..51, got {crf!r}")
+    with atomic_file(path) as tmp:
+        _encode(tmp, frames, rate, int(crf))
+
+
+def _check_frames(frames: np.ndarray, path: Path) -> None:
+    """Raise ``ValueError`` unless ``frames`` is uint8 ``(T>=1, H, W, 3)`` with even H, W."""
+    if not isinstance(frames, np.ndarray):
+        raise ValueError(f"{path}: frames must be a numpy array, got {type(frames).__name__}")
+    if frames.dtype != np.uint8:
+        raise ValueError(f"{path}: frames must be uint8, got {frames.dtype}; convert with "
+                         "np.clip(x, 0, 255).astype(np.uint8)")
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"{path}: frames must have shape (T, H, W, 3), got {frames.shape}")
+    t, h, w, _ = frames.shape
+    if t < 1 or h < 2 or w < 2:
+        raise ValueError(f"{path}: frames must be non-empty, got shape {frames.shape}")
+    if h % 2 or w % 2:
+        raise ValueError(f"{path}: H.264 yuv420p needs even width and height, got "
+                         f"{w}x{h}; crop or pad the frames by one pixel")
+
+
+def _fps_fraction(fps: float, path: Path) -> Fraction:
+    """``fps`` as an exact ``Fraction`` with a small denominator (29.97 -> 2997/100)."""
+    if not (isinstance(fps, numbers.Real) and math.isfinite(fps) and fps > 0):
+        raise ValueError(f"{path}: fps must be a positive number, got {fps!r}")
+    exact = fps if isinstance(fps, Fraction) else Fraction(float(fps))
+    return exact.limit_denominator(MAX_FPS_DENOMINATOR)
+
+
+def _encode(tmp: Path, frames: np.ndarray, rate: Fraction, crf: int) -> None:
+    """Encode and mux all frames into ``tmp`` (mp4, libx264, yuv420p)."""
+    with av.open(str(tmp), "w", format="mp4", options=MP4_OPTIONS) as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = "yuv420p"
+        stream.time_base = 1 / rate
+        stream.codec_context.thread_count = X264_THREADS
+        stream.options = {**X264_OPTIONS, "crf": str(crf)}
+        to_yuv = VideoReformatter()  # one reused converter: 3x faster on tiny frames
+        for index, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            frame = to_yuv.reformat(frame, format="yuv420p", interpolation=SWS_FLAGS, threads=1)
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+
 # ------------------------------------------------------------------------------ opening
+
+
+def probe_video(path: str | os.PathLike) -> dict:
+    """Header facts of ``path`` without decoding: ``frames`` (0 if unknown), ``fps``,
+    ``width``, ``height`` (as stored, before any rotation), ``codec`` (e.g. "h264") and
+    ``duration_s``."""
+    path = _existing(path)
+    try:
+        with av.open(str(path)) as container:
+            stream = _video_stream(container, path)
+            return {
+                "frames": int(stream.frames),
+                "fps": _stream_fps(stream),
+                "width": int(stream.codec_context.width),
+                "height": int(stream.codec_context.height),
+                "codec": stream.codec_context.name,
+                "duration_s": _duration_s(container, stream),
+            }
+    except av.FFmpegError as error:
+        raise VideoError(f"cannot read {path}: {_reason(error)}; the file is corrupt, "
+                         "truncated or not a video, re-encode or re-download it") from None
 
 
 def open_video(path: str | os.PathLike) -> VideoInfo:
@@ -111,7 +234,7 @@ def open_video(path: str | os.PathLike) -> VideoInfo:
     path = _existing(path)
     try:
         with av.open(str(path)) as container:
-            stream = _video_stream(container, path)
+            stream = _decodable(_video_stream(container, path), path)
             first = _first_frame(container, stream, path)
             rotation, mirror = display_transform(_display_matrix(first))
             coded_w, coded_h = int(stream.codec_context.width), int(stream.codec_context.height)
@@ -119,11 +242,11 @@ def open_video(path: str | os.PathLike) -> VideoInfo:
                 coded_w, coded_h = first.width, first.height
             width, height = (coded_h, coded_w) if rotation % 180 else (coded_w, coded_h)
             base, average = stream.base_rate, stream.average_rate
-            fps = float(average or stream.guessed_rate or base or 0.0)
             vfr = bool(base and average and abs(float(base) - float(average)) > 0.01 * float(average))
             return VideoInfo(
                 path=path, width=width, height=height, coded_width=coded_w, coded_height=coded_h,
-                fps=fps, frames=int(stream.frames or 0), duration_s=_duration_s(container, stream),
+                fps=_stream_fps(stream), frames=int(stream.frames or 0),
+                duration_s=_duration_s(container, stream),
                 codec=stream.codec_context.name, rotation=rotation, mirror=mirror,
                 time_base=Fraction(stream.time_base) if stream.time_base else Fraction(1, 1),
                 start_time_s=float(stream.start_time * stream.time_base)
@@ -153,9 +276,12 @@ def find_videos(paths: list[str | os.PathLike]) -> list[Path]:
 
 
 def _existing(path: str | os.PathLike) -> Path:
+    """``path`` as a ``Path``: ``VideoNotFoundError`` if missing, ``VideoError`` if it is a
+    folder or empty."""
     path = Path(path)
     if not path.exists():
-        raise VideoNotFoundError(f"video not found: {path}; check the path")
+        raise VideoNotFoundError(f"video not found: {path}; check the path (and the dataset's "
+                                 "clips/ folder)")
     if not path.is_file():
         raise VideoError(f"{path} is not a file; pass a video file (folders are expanded by "
                          "find_videos)")
@@ -164,11 +290,16 @@ def _existing(path: str | os.PathLike) -> Path:
     return path
 
 
-def _video_stream(container, path: Path):
+def _video_stream(container: av.container.InputContainer, path: Path) -> av.video.VideoStream:
+    """The first video stream of ``container``; ``VideoError`` if there is none."""
     if not container.streams.video:
-        what = "only audio" if container.streams.audio else "no video stream"
-        raise VideoError(f"{path} has {what}; pass a video file")
-    stream = container.streams.video[0]
+        what = " (only audio)" if container.streams.audio else ""
+        raise VideoError(f"{path} has no video stream{what}; pass a video file")
+    return container.streams.video[0]
+
+
+def _decodable(stream: av.video.VideoStream, path: Path) -> av.video.VideoStream:
+    """``stream``, or ``VideoError`` if this FFmpeg has no decoder for its codec."""
     if stream.codec_context is None or stream.codec_context.codec is None:
         raise VideoError(f"{path}: its video codec cannot be decoded by this FFmpeg "
                          f"(libavcodec {'.'.join(map(str, av.library_versions.get('libavcodec', ())))}); "
@@ -194,7 +325,14 @@ def _reason(error: av.FFmpegError) -> str:
     return str(text).split(": '")[0].rstrip(".")
 
 
-def _duration_s(container, stream) -> float:
+def _stream_fps(stream: av.video.VideoStream) -> float:
+    """Frames per second: the stream's average rate, else its guessed or base rate; 0.0 if unknown."""
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return float(rate) if rate else 0.0
+
+
+def _duration_s(container: av.container.InputContainer, stream: av.video.VideoStream) -> float:
+    """Stream duration in seconds (container duration as a fallback; 0.0 if unknown)."""
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
     if container.duration is not None:
@@ -250,6 +388,63 @@ def apply_display_transform(frames: np.ndarray, rotation: int, mirror: bool) -> 
 
 
 # ------------------------------------------------------------------------------ decoding
+
+
+def _decoded(info: VideoInfo, threads: bool) -> Iterator[tuple[int, float, av.VideoFrame]]:
+    """Every frame of ``info.path`` in decode order as ``(index, time s, frame)``.
+    ``_Damaged`` if FFmpeg fails mid-file (after the frames before the damage)."""
+    path = info.path
+    try:
+        container = av.open(str(path))
+    except av.FFmpegError as error:
+        raise VideoError(f"cannot read {path}: {_reason(error)}; the file changed or is "
+                         "corrupt, re-encode or re-download it") from None
+    with container:
+        stream = container.streams.video[0]
+        if threads and info.coded_width * info.coded_height >= THREADED_PIXELS:
+            stream.thread_type = "AUTO"
+        last_time, step = None, 1.0 / info.fps if info.fps > 0 else 0.0
+        decoded, count = container.decode(stream), 0
+        while True:
+            try:
+                frame = next(decoded)
+            except StopIteration:
+                return
+            except av.FFmpegError as error:
+                raise _Damaged(f"cannot decode {path} after frame {count}: {_reason(error)}; the "
+                               "file is corrupt or truncated, re-encode or re-download it", count) from None
+            last_time = _frame_time(frame, last_time, step)
+            yield count, last_time, frame
+            count += 1
+
+
+def _frame_time(frame: av.VideoFrame, last: float | None, step: float) -> float:
+    """Presentation time in seconds from the frame's pts (dts if none; else last + step)."""
+    stamp = frame.pts if frame.pts is not None else frame.dts
+    if stamp is not None and frame.time_base is not None:
+        return float(stamp * frame.time_base)
+    return 0.0 if last is None else last + step
+
+
+def _rgb_converter(info: VideoInfo, size: tuple[int, int] | None,
+                   rotate: bool) -> tuple[Callable[[av.VideoFrame], np.ndarray], int, bool]:
+    """``(convert, rotation, mirror)``: ``convert(frame)`` gives the coded-orientation RGB
+    array that becomes ``size`` (displayed (width, height); None: native) once rotated."""
+    rotation, mirror = (info.rotation, info.mirror) if rotate else (0, False)
+    if size is None:
+        out_w, out_h = (info.width, info.height) if rotate else (info.coded_width, info.coded_height)
+    else:
+        out_w, out_h = int(size[0]), int(size[1])
+    coded_w, coded_h = (out_h, out_w) if rotation % 180 else (out_w, out_h)  # before rotation
+    resize = (coded_w, coded_h) != (info.coded_width, info.coded_height)
+    flags = AREA_FLAGS if resize else SWS_FLAGS
+    to_rgb = VideoReformatter()  # reused: a fresh converter per frame is 3x slower
+
+    def convert(frame: av.VideoFrame) -> np.ndarray:
+        return to_rgb.reformat(frame, width=coded_w, height=coded_h, format="rgb24",
+                               interpolation=flags, threads=1).to_ndarray()
+
+    return convert, rotation, mirror
 
 
 def iter_frames(video: str | os.PathLike | VideoInfo, batch_size: int = 32,
@@ -327,71 +522,33 @@ def _prefetched(make: Callable[[], Iterator[FrameBatch]], depth: int) -> Iterato
 def _iter_frames(info: VideoInfo, batch_size: int, size: tuple[int, int] | None, start: int,
                  stop: int | None, rotate: bool, strict: bool,
                  threads: bool) -> Iterator[FrameBatch]:
-    rotation, mirror = (info.rotation, info.mirror) if rotate else (0, False)
-    if size is None:
-        out_w, out_h = (info.width, info.height) if rotate else (info.coded_width, info.coded_height)
-    else:
-        out_w, out_h = int(size[0]), int(size[1])
-    coded_w, coded_h = (out_h, out_w) if rotation % 180 else (out_w, out_h)  # before rotation
-    resize = (coded_w, coded_h) != (info.coded_width, info.coded_height)
-    flags = AREA_FLAGS if resize else SWS_FLAGS
-    path = info.path
-    count, failure = 0, None
-    frames, index, times = [], [], []
+    convert, rotation, mirror = _rgb_converter(info, size, rotate)
+    count, frames, index, times = 0, [], [], []
     try:
-        container = av.open(str(path))
-    except av.FFmpegError as error:
-        raise VideoError(f"cannot read {path}: {_reason(error)}; the file changed or is "
-                         "corrupt, re-encode or re-download it") from None
-    with container:
-        stream = container.streams.video[0]
-        if threads and info.coded_width * info.coded_height >= 256 * 256:
-            stream.thread_type = "AUTO"
-        to_rgb = VideoReformatter()  # reused: a fresh converter per frame is 3x slower
-        last_time, step = None, 1.0 / info.fps if info.fps > 0 else 0.0
-        decoded = container.decode(stream)
-        while True:
-            try:
-                frame = next(decoded)
-            except StopIteration:
-                break
-            except av.FFmpegError as error:
-                failure = error
-                break
-            i, count = count, count + 1
-            t = _frame_time(frame, last_time, step)
-            last_time = t
-            if i < start:
-                continue
-            if stop is not None and i >= stop:
-                break
-            rgb = to_rgb.reformat(frame, width=coded_w, height=coded_h, format="rgb24",
-                                  interpolation=flags, threads=1).to_ndarray()
-            frames.append(rgb)
-            index.append(i)
-            times.append(t)
-            if len(frames) == batch_size:
-                yield _batch(frames, index, times, rotation, mirror)
-                frames, index, times = [], [], []
-    if failure is not None and strict:
-        raise VideoError(f"cannot decode {path} after frame {count}: {_reason(failure)}; the "
-                         "file is corrupt or truncated, re-encode or re-download it (or pass "
-                         "strict=False to keep the frames before the damage)")
+        with contextlib.closing(_decoded(info, threads)) as decoded:  # closes the file on a break
+            for i, t, frame in decoded:
+                count = i + 1
+                if i < start:
+                    continue
+                if stop is not None and i >= stop:
+                    break
+                frames.append(convert(frame))
+                index.append(i)
+                times.append(t)
+                if len(frames) == batch_size:
+                    yield _batch(frames, index, times, rotation, mirror)
+                    frames, index, times = [], [], []
+    except _Damaged as damage:
+        if strict:
+            raise VideoError(f"{damage} (or pass strict=False to keep the frames before the "
+                             "damage)") from None
     if frames:
         yield _batch(frames, index, times, rotation, mirror)
     wanted = info.frames if stop is None else min(stop, info.frames)
     if strict and info.frames and count < wanted - TRUNCATION_SLACK:
-        raise VideoError(f"{path}: decoded {count} of {info.frames} frames; the file is "
+        raise VideoError(f"{info.path}: decoded {count} of {info.frames} frames; the file is "
                          "truncated, re-download it (or pass strict=False to keep the frames "
                          "that decode)")
-
-
-def _frame_time(frame: av.VideoFrame, last: float | None, step: float) -> float:
-    """Presentation time in seconds from the frame's pts (dts if none; else last + step)."""
-    stamp = frame.pts if frame.pts is not None else frame.dts
-    if stamp is not None and frame.time_base is not None:
-        return float(stamp * frame.time_base)
-    return 0.0 if last is None else last + step
 
 
 def _batch(frames: list[np.ndarray], index: list[int], times: list[float], rotation: int,
@@ -412,59 +569,43 @@ def read_all(video: str | os.PathLike | VideoInfo, size: tuple[int, int] | None 
     if not batches:
         path = video.path if isinstance(video, VideoInfo) else video
         raise VideoError(f"{path}: no frame in [{start}, {stop}); lower --start")
+    if len(batches) == 1:
+        return batches[0]
     return FrameBatch(np.concatenate([b.frames for b in batches]),
                       np.concatenate([b.index for b in batches]),
                       np.concatenate([b.time for b in batches]))
 
 
-# ------------------------------------------------------------------------- crop + resize
+def read_video(path: str | os.PathLike) -> tuple[np.ndarray, float]:
+    """Decode every frame of ``path`` as upright RGB. Returns ``(frames uint8 (T, H, W, 3),
+    fps)``. ``VideoNotFoundError`` for a missing file; ``VideoError`` for a file that has no
+    video stream, cannot be decoded, or holds fewer frames than its header says."""
+    info = open_video(path)
+    frames = read_all(info).frames
+    if info.frames and len(frames) < info.frames:
+        raise VideoError(f"{info.path}: decoded {len(frames)} of {info.frames} frames; the file "
+                         "is truncated, re-create it")
+    return frames, info.fps
 
 
-def crop_resize(frames: np.ndarray, boxes: np.ndarray, size: tuple[int, int],
-                fill: int = 0) -> np.ndarray:
-    """Crop each frame to its box and resize the crop to ``size`` = (width, height).
-
-    ``frames`` uint8 ``(N, H, W, 3)``; ``boxes`` float ``(N, 4)`` or ``(4,)`` as ``x0, y0,
-    x1, y1`` pixels (continuous, top-left origin; may reach outside the frame: the outside is
-    ``fill``). Uses swscale's area filter through one reused converter. The crop of pixel box
-    ``(x0, y0, x1, y1)`` is rounded to whole pixels; camera intrinsics of the result are
-    ``K' = S @ T @ K`` with ``T`` the shift by ``(-round(x0), -round(y0))`` and ``S`` the
-    scale ``size / (round(x1) - round(x0), round(y1) - round(y0))`` (see
-    :func:`crop_intrinsics`). Returns uint8 ``(N, size[1], size[0], 3)``."""
-    frames = np.asarray(frames)
-    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(f"frames must be uint8 (N, H, W, 3), got {frames.dtype} {frames.shape}")
-    boxes = np.broadcast_to(np.asarray(boxes, dtype=np.float64), (len(frames), 4))
-    out_w, out_h = int(size[0]), int(size[1])
-    out = np.empty((len(frames), out_h, out_w, 3), dtype=np.uint8)
-    scaler = VideoReformatter()
-    _, h, w, _ = frames.shape
-    for n, (frame, box) in enumerate(zip(frames, boxes)):
-        x0, y0, x1, y1 = (int(round(v)) for v in box)
-        if x1 - x0 < 1 or y1 - y0 < 1:
-            raise ValueError(f"crop box {box.tolist()} of frame {n} is empty")
-        if x0 >= 0 and y0 >= 0 and x1 <= w and y1 <= h:
-            crop = frame[y0:y1, x0:x1]
-        else:
-            crop = np.full((y1 - y0, x1 - x0, 3), fill, dtype=np.uint8)
-            sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-            if sx1 > sx0 and sy1 > sy0:
-                crop[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = frame[sy0:sy1, sx0:sx1]
-        if crop.shape[:2] == (out_h, out_w):
-            out[n] = crop
-            continue
-        image = av.VideoFrame.from_ndarray(np.ascontiguousarray(crop), format="rgb24")
-        out[n] = scaler.reformat(image, width=out_w, height=out_h, format="rgb24",
-                                 interpolation=AREA_FLAGS, threads=1).to_ndarray()
-    return out
-
-
-def crop_intrinsics(intrinsics: np.ndarray, box, size: tuple[int, int]) -> np.ndarray:
-    """Intrinsics ``(3, 3)`` of the crop made by :func:`crop_resize` from one box."""
-    x0, y0, x1, y1 = (int(round(v)) for v in box)
-    K = np.array(intrinsics, dtype=np.float64)
-    K[0, 2] -= x0
-    K[1, 2] -= y0
-    K[0] *= size[0] / (x1 - x0)
-    K[1] *= size[1] / (y1 - y0)
-    return K
+def read_frames(path: str | os.PathLike, limit: int | None = None,
+                size: tuple[int, int] | None = None) -> tuple[np.ndarray, float, int]:
+    """The first ``limit`` frames (all if None) of ``path`` as RGB in the stored orientation,
+    resized to ``size`` = (width, height) if given. Returns (uint8 ``(n, H, W, 3)``, fps,
+    total frames of the video: counted when decoding everything, else the header's count,
+    counted by decoding on when the header has none). A video shorter than its header is
+    not an error (the count says so); a damaged one is (``VideoError``)."""
+    info = open_video(path)
+    if info.fps <= 0:
+        raise VideoError(f"{path}: unknown frame rate; re-mux the video with a frame rate")
+    convert, _, _ = _rgb_converter(info, size, rotate=False)
+    frames, total = [], 0
+    with contextlib.closing(_decoded(info, threads=True)) as decoded:
+        for i, _, frame in decoded:
+            total = i + 1
+            if limit is None or total <= limit:
+                frames.append(convert(frame))
+            elif info.frames > 0:
+                total = info.frames
+                break
+    return np.stack(frames), info.fps, total
