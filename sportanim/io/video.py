@@ -31,6 +31,7 @@ Reading any common video:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import numbers
 import os
@@ -91,11 +92,7 @@ class VideoNotFoundError(VideoError, FileNotFoundError):
 
 
 class _Damaged(VideoError):
-    """Decoding stopped after ``count`` frames on an FFmpeg error (damaged or cut-off data)."""
-
-    def __init__(self, message: str, count: int):
-        super().__init__(message)
-        self.count = count
+    """Decoding stopped mid-file on an FFmpeg error (damaged or cut-off data)."""
 
 
 @dataclass(frozen=True)
@@ -231,30 +228,50 @@ def open_video(path: str | os.PathLike) -> VideoInfo:
     """Header facts of ``path`` and the first frame's rotation; ``VideoError`` (one line,
     naming the file and the fix) when it is missing, empty, not a video, audio-only, in a
     codec this FFmpeg cannot decode, or has no decodable frame."""
+    with _open(path) as (info, _):
+        return info
+
+
+@contextlib.contextmanager
+def _open(path: str | os.PathLike,
+          threads: bool = False) -> Iterator[tuple[VideoInfo, Iterator[tuple[int, float, av.VideoFrame]]]]:
+    """Open ``path`` once: yields its ``VideoInfo`` (from the header and the first decoded
+    frame) and every frame from the first on as ``(index, time s, frame)`` in decode order
+    (``_Damaged`` if FFmpeg fails mid-file). ``threads``: frame threads from 256x256 up."""
     path = _existing(path)
     try:
         with av.open(str(path)) as container:
             stream = _decodable(_video_stream(container, path), path)
-            first = _first_frame(container, stream, path)
-            rotation, mirror = display_transform(_display_matrix(first))
-            coded_w, coded_h = int(stream.codec_context.width), int(stream.codec_context.height)
-            if not coded_w or not coded_h:
-                coded_w, coded_h = first.width, first.height
-            width, height = (coded_h, coded_w) if rotation % 180 else (coded_w, coded_h)
-            base, average = stream.base_rate, stream.average_rate
-            vfr = bool(base and average and abs(float(base) - float(average)) > 0.01 * float(average))
-            return VideoInfo(
-                path=path, width=width, height=height, coded_width=coded_w, coded_height=coded_h,
-                fps=_stream_fps(stream), frames=int(stream.frames or 0),
-                duration_s=_duration_s(container, stream),
-                codec=stream.codec_context.name, rotation=rotation, mirror=mirror,
-                time_base=Fraction(stream.time_base) if stream.time_base else Fraction(1, 1),
-                start_time_s=float(stream.start_time * stream.time_base)
-                if stream.start_time is not None and stream.time_base else 0.0,
-                variable_frame_rate=vfr, has_audio=bool(container.streams.audio))
+            coded = int(stream.codec_context.width) * int(stream.codec_context.height)
+            if threads and coded >= THREADED_PIXELS:
+                stream.thread_type = "AUTO"
+            decoded = container.decode(stream)
+            first = _first_frame(decoded, stream, path)
+            info = _info(container, stream, path, first)
+            yield info, _timed(itertools.chain([first], decoded), info)
     except av.FFmpegError as error:
         raise VideoError(f"cannot read {path}: {_reason(error)}; the file is corrupt, truncated "
                          "or not a video, re-encode or re-download it") from None
+
+
+def _info(container, stream, path: Path, first: av.VideoFrame) -> VideoInfo:
+    """``VideoInfo`` from an open stream and its first decoded frame."""
+    rotation, mirror = display_transform(_display_matrix(first))
+    coded_w, coded_h = int(stream.codec_context.width), int(stream.codec_context.height)
+    if not coded_w or not coded_h:
+        coded_w, coded_h = first.width, first.height
+    width, height = (coded_h, coded_w) if rotation % 180 else (coded_w, coded_h)
+    base, average = stream.base_rate, stream.average_rate
+    vfr = bool(base and average and abs(float(base) - float(average)) > 0.01 * float(average))
+    return VideoInfo(
+        path=path, width=width, height=height, coded_width=coded_w, coded_height=coded_h,
+        fps=_stream_fps(stream), frames=int(stream.frames or 0),
+        duration_s=_duration_s(container, stream),
+        codec=stream.codec_context.name, rotation=rotation, mirror=mirror,
+        time_base=Fraction(stream.time_base) if stream.time_base else Fraction(1, 1),
+        start_time_s=float(stream.start_time * stream.time_base)
+        if stream.start_time is not None and stream.time_base else 0.0,
+        variable_frame_rate=vfr, has_audio=bool(container.streams.audio))
 
 
 def find_videos(paths: list[str | os.PathLike]) -> list[Path]:
@@ -307,9 +324,9 @@ def _decodable(stream: av.video.VideoStream, path: Path) -> av.video.VideoStream
     return stream
 
 
-def _first_frame(container, stream, path: Path) -> av.VideoFrame:
+def _first_frame(decoded: Iterator[av.VideoFrame], stream, path: Path) -> av.VideoFrame:
     try:
-        for frame in container.decode(stream):
+        for frame in decoded:
             return frame
     except av.FFmpegError as error:
         raise VideoError(f"cannot decode {path} ({stream.codec_context.name}): "
@@ -390,32 +407,22 @@ def apply_display_transform(frames: np.ndarray, rotation: int, mirror: bool) -> 
 # ------------------------------------------------------------------------------ decoding
 
 
-def _decoded(info: VideoInfo, threads: bool) -> Iterator[tuple[int, float, av.VideoFrame]]:
-    """Every frame of ``info.path`` in decode order as ``(index, time s, frame)``.
-    ``_Damaged`` if FFmpeg fails mid-file (after the frames before the damage)."""
-    path = info.path
-    try:
-        container = av.open(str(path))
-    except av.FFmpegError as error:
-        raise VideoError(f"cannot read {path}: {_reason(error)}; the file changed or is "
-                         "corrupt, re-encode or re-download it") from None
-    with container:
-        stream = container.streams.video[0]
-        if threads and info.coded_width * info.coded_height >= THREADED_PIXELS:
-            stream.thread_type = "AUTO"
-        last_time, step = None, 1.0 / info.fps if info.fps > 0 else 0.0
-        decoded, count = container.decode(stream), 0
-        while True:
-            try:
-                frame = next(decoded)
-            except StopIteration:
-                return
-            except av.FFmpegError as error:
-                raise _Damaged(f"cannot decode {path} after frame {count}: {_reason(error)}; the "
-                               "file is corrupt or truncated, re-encode or re-download it", count) from None
-            last_time = _frame_time(frame, last_time, step)
-            yield count, last_time, frame
-            count += 1
+def _timed(decoded: Iterator[av.VideoFrame], info: VideoInfo) -> Iterator[tuple[int, float, av.VideoFrame]]:
+    """``(index, time s, frame)`` for each decoded frame; ``_Damaged`` if FFmpeg fails
+    mid-file (after the frames before the damage)."""
+    last_time, step = None, 1.0 / info.fps if info.fps > 0 else 0.0
+    count = 0
+    while True:
+        try:
+            frame = next(decoded)
+        except StopIteration:
+            return
+        except av.FFmpegError as error:
+            raise _Damaged(f"cannot decode {info.path} after frame {count}: {_reason(error)}; the "
+                           "file is corrupt or truncated, re-encode or re-download it") from None
+        last_time = _frame_time(frame, last_time, step)
+        yield count, last_time, frame
+        count += 1
 
 
 def _frame_time(frame: av.VideoFrame, last: float | None, step: float) -> float:
@@ -525,7 +532,7 @@ def _iter_frames(info: VideoInfo, batch_size: int, size: tuple[int, int] | None,
     convert, rotation, mirror = _rgb_converter(info, size, rotate)
     count, frames, index, times = 0, [], [], []
     try:
-        with contextlib.closing(_decoded(info, threads)) as decoded:  # closes the file on a break
+        with _open(info.path, threads) as (_, decoded):
             for i, t, frame in decoded:
                 count = i + 1
                 if i < start:
@@ -553,10 +560,16 @@ def _iter_frames(info: VideoInfo, batch_size: int, size: tuple[int, int] | None,
 
 def _batch(frames: list[np.ndarray], index: list[int], times: list[float], rotation: int,
            mirror: bool) -> FrameBatch:
+    return FrameBatch(_upright(frames, rotation, mirror), np.asarray(index, dtype=np.int64),
+                      np.asarray(times, dtype=np.float64))
+
+
+def _upright(frames: list[np.ndarray], rotation: int, mirror: bool) -> np.ndarray:
+    """Coded-orientation frames stacked and turned as a player shows them."""
     stacked = np.stack(frames)
     if rotation or mirror:
         stacked = np.ascontiguousarray(apply_display_transform(stacked, rotation, mirror))
-    return FrameBatch(stacked, np.asarray(index, dtype=np.int64), np.asarray(times, dtype=np.float64))
+    return stacked
 
 
 def read_all(video: str | os.PathLike | VideoInfo, size: tuple[int, int] | None = None,
@@ -580,8 +593,9 @@ def read_video(path: str | os.PathLike) -> tuple[np.ndarray, float]:
     """Decode every frame of ``path`` as upright RGB. Returns ``(frames uint8 (T, H, W, 3),
     fps)``. ``VideoNotFoundError`` for a missing file; ``VideoError`` for a file that has no
     video stream, cannot be decoded, or holds fewer frames than its header says."""
-    info = open_video(path)
-    frames = read_all(info).frames
+    with _open(path, threads=True) as (info, decoded):  # one open: this runs per training item
+        convert, rotation, mirror = _rgb_converter(info, None, rotate=True)
+        frames = _upright([convert(frame) for _, _, frame in decoded], rotation, mirror)
     if info.frames and len(frames) < info.frames:
         raise VideoError(f"{info.path}: decoded {len(frames)} of {info.frames} frames; the file "
                          "is truncated, re-create it")
@@ -595,12 +609,11 @@ def read_frames(path: str | os.PathLike, limit: int | None = None,
     total frames of the video: counted when decoding everything, else the header's count,
     counted by decoding on when the header has none). A video shorter than its header is
     not an error (the count says so); a damaged one is (``VideoError``)."""
-    info = open_video(path)
-    if info.fps <= 0:
-        raise VideoError(f"{path}: unknown frame rate; re-mux the video with a frame rate")
-    convert, _, _ = _rgb_converter(info, size, rotate=False)
     frames, total = [], 0
-    with contextlib.closing(_decoded(info, threads=True)) as decoded:
+    with _open(path, threads=True) as (info, decoded):
+        if info.fps <= 0:
+            raise VideoError(f"{path}: unknown frame rate; re-mux the video with a frame rate")
+        convert, _, _ = _rgb_converter(info, size, rotate=False)
         for i, _, frame in decoded:
             total = i + 1
             if limit is None or total <= limit:
