@@ -40,13 +40,13 @@ from pathlib import Path
 import av
 import numpy as np
 
+from sportanim.data.crop import crop_resize
 from sportanim.data.jumps import detect_jump_windows, match_windows
 from sportanim.data.pose import PoseBackendError, PoseResult
 from sportanim.data.shots import detect_cuts, match_cuts, shot_ranges
 from sportanim.data.track import track_main_athlete
-from sportanim.data.video import crop_resize, iter_frames, open_video
+from sportanim.io.video import iter_frames, open_video, write_video
 from sportanim.synth.programme import make_programme
-from sportanim.video_io import write_video
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"

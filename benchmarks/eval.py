@@ -26,8 +26,8 @@ import torch
 
 from sportanim.eval import extractors as X
 from sportanim.eval import video as V
+from sportanim.io.video import read_video, write_video
 from sportanim.synth.world import make_clip
-from sportanim.video_io import read_video, write_video
 
 
 def clip_pair(size: int, seed: int) -> tuple[np.ndarray, np.ndarray, Path]:

@@ -27,11 +27,11 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from sportanim.io.files import write_text
 from sportanim.models.dit import MVDiT
 from sportanim.generation import Generator, Sampling
 from sportanim.models.pipeline import build_pipeline
 from sportanim.models.tokenizer import TOKENIZER_PRESETS, MotionTokenizer
-from sportanim.video_io import atomic_path
 
 
 SPREAD: list[float] = []  # min / median of every timing: how much the shared machine interfered
@@ -68,9 +68,7 @@ def write_result(result: dict, out: Path) -> None:
     result, write it atomically as JSON and print it."""
     result["matmul_peak_flop_per_s_after"] = matmul_peak()
     finish(result)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out) as tmp:
-        Path(tmp).write_text(json.dumps(result, indent=2) + "\n")
+    write_text(out, json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from sportanim.io.video import write_video
 from sportanim.synth.dataset import SynthConfig, synthesize
 from sportanim.synth.render import render
 from sportanim.synth.world import make_clip
-from sportanim.video_io import write_video
 
 
 def time_synth(clips: int, size: int, workers: int) -> float:

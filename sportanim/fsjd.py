@@ -3,7 +3,7 @@
 Layout::
 
     DIR/manifest.jsonl   one ClipRecord per line (JSON), see ``ClipRecord``
-    DIR/clips/ID.mp4     the clip's video, H.264 (``video_io.write_video``)
+    DIR/clips/ID.mp4     the clip's video, H.264 (``sportanim.io.video.write_video``)
     DIR/clips/ID.npz     "joints" float32 (frames, 24, 3), camera space, mm;
                          "intrinsics" float32 (3, 3) or (frames, 3, 3);
                          optional extra arrays, e.g. "extrinsics" (frames, 3, 4)
@@ -12,6 +12,8 @@ Layout::
 Every file is written atomically (temporary sibling, then ``os.replace``) and
 byte-deterministically: the same inputs give the same bytes. ``output_dir`` builds a
 whole dataset folder in a temporary sibling and moves it into place only on success.
+The file I/O itself (video, joints npz, stats.json, atomic writes) lives in ``sportanim.io``;
+this module adds the format: records, manifest, layout and the checks between them.
 """
 
 from __future__ import annotations
@@ -22,9 +24,6 @@ import math
 import numbers
 import os
 import re
-import secrets
-import shutil
-import zipfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -32,24 +31,21 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from sportanim.io import stats as stats_io
+from sportanim.io.files import FormatError, atomic_dir, write_npz, write_text
+from sportanim.io.joints import read_arrays, read_joints, validate_arrays
+from sportanim.io.stats import STATS_NAME
+from sportanim.io.video import read_video, write_video
 from sportanim.skeleton import NUM_JOINTS
-from sportanim.video_io import atomic_path, read_video, write_video
 
 MANIFEST_NAME = "manifest.jsonl"
-STATS_NAME = "stats.json"
 CLIPS_DIR = "clips"
 SPLITS = ("train", "eval")
 DOMAINS = ("jump", "daily")
 # Every record carries these labels; the ones a source cannot know are None (null).
 LABEL_KEYS = ("domain", "motion", "revolutions", "takeoff_frame", "landing_frame", "athlete")
-# Names extras may not use: arrays write_clip fills itself and np.savez's arguments.
-RESERVED_ARRAYS = ("frames", "joints", "intrinsics", "file", "allow_pickle")
 # Ids become file names: letters, digits, '_', '-', '.', not starting with '.'.
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-
-
-class FormatError(ValueError):
-    """A malformed FSJD dataset: bad manifest line, missing array, wrong shape."""
 
 
 # ---------------------------------------------------------------------------- records
@@ -179,7 +175,7 @@ def write_clip(root: str | os.PathLike, record: ClipRecord, frames: np.ndarray,
     ``record.joints`` (npz: joints ``(frames, 24, 3)`` mm, intrinsics ``(3, 3)`` or
     ``(frames, 3, 3)``, float32, plus ``extras``) under ``root``. Returns ``record``."""
     root = Path(root)
-    arrays = _clip_arrays(record, joints, intrinsics, extras or {})
+    arrays = validate_arrays(joints, intrinsics, extras, f"clip {record.id}", record.frames)
     expected = (record.frames, record.size[1], record.size[0], 3)
     if np.shape(frames) != expected:
         raise ValueError(f"clip {record.id}: frames have shape {np.shape(frames)}, the record "
@@ -191,71 +187,6 @@ def write_clip(root: str | os.PathLike, record: ClipRecord, frames: np.ndarray,
     return record
 
 
-def _clip_arrays(record: ClipRecord, joints: np.ndarray, intrinsics: np.ndarray,
-                 extras: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Validated npz contents: float32 joints/intrinsics and the extras as given."""
-    where, t = f"clip {record.id}", record.frames
-    joints = _finite_float32(joints, "joints", [(t, NUM_JOINTS, 3)], where)
-    intrinsics = _finite_float32(intrinsics, "intrinsics", [(3, 3), (t, 3, 3)], where)
-    arrays = {"joints": joints, "intrinsics": intrinsics}
-    for name, value in extras.items():
-        if not (isinstance(name, str) and name.isidentifier()) or name in RESERVED_ARRAYS:
-            raise ValueError(f"{where}: extra array name {name!r} must be an identifier "
-                             f"other than {RESERVED_ARRAYS}")
-        value = np.asarray(value)
-        if value.dtype.kind not in "biufc":
-            raise ValueError(f"{where}: extra array {name!r} must be numeric, got {value.dtype}")
-        arrays[name] = value
-    return arrays
-
-
-def _finite_float32(array: np.ndarray, name: str, shapes: list[tuple], where: str) -> np.ndarray:
-    """``array`` as float32, checked to have one of ``shapes`` and only finite values."""
-    array = np.asarray(array)
-    if array.shape not in shapes or array.dtype.kind not in "iuf":
-        raise ValueError(f"{where}: {name} must be a float array of shape "
-                         f"{' or '.join(map(str, shapes))}, got {array.dtype} {array.shape}")
-    with np.errstate(over="ignore"):  # too large for float32 -> inf, reported below
-        array = array.astype(np.float32)
-    bad = ~np.isfinite(array)
-    if bad.any():
-        rows = np.unique(np.nonzero(bad)[0])[:5].tolist()
-        raise ValueError(f"{where}: {name} has NaN/inf values (first index {rows}); "
-                         "drop or repair those frames before writing")
-    return array
-
-
-def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """``np.savez`` the arrays, in name order, atomically. Byte-deterministic: numpy
-    writes each member through ``ZipFile.open(name, "w")``, whose timestamp is the
-    fixed 1980-01-01 rather than the current time (checked in the tests)."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as file:  # a file: no ".npz" appended
-        np.savez(file, allow_pickle=False, **{name: arrays[name] for name in sorted(arrays)})
-
-
-def _read_npz(path: Path, clip_id: str, names: Iterable[str] | None = None) -> dict:
-    """Arrays of the npz at ``path`` (only ``names`` if given); ``FormatError`` if broken."""
-    if not path.is_file():
-        raise FileNotFoundError(f"joints file not found: {path} (clip {clip_id}); "
-                                "re-create the clip or fix the manifest")
-    broken = (OSError, ValueError, EOFError, zipfile.BadZipFile)
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except broken as error:
-        raise FormatError(f"{path}: unreadable npz (clip {clip_id}): {error}") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise FormatError(f"{path}: not an npz archive (clip {clip_id}); re-create the clip")
-    with archive:
-        names = archive.files if names is None else list(names)
-        missing = [name for name in names if name not in archive.files]
-        if missing:
-            raise FormatError(f"{path}: missing arrays {missing} (clip {clip_id})")
-        try:
-            return {name: archive[name] for name in names}
-        except broken as error:
-            raise FormatError(f"{path}: unreadable npz (clip {clip_id}): {error}") from None
-
-
 def load_clip(root: str | os.PathLike, record_or_id: ClipRecord | str) -> dict[str, np.ndarray]:
     """Load one clip: ``frames`` uint8 ``(T, H, W, 3)``, ``joints`` float32 ``(T, 24, 3)``,
     ``intrinsics`` ``(3, 3)`` or ``(T, 3, 3)``, and any extra arrays by name. An id is
@@ -264,7 +195,7 @@ def load_clip(root: str | os.PathLike, record_or_id: ClipRecord | str) -> dict[s
     record = record_or_id
     if not isinstance(record, ClipRecord):
         record = _find_record(root, record_or_id)
-    arrays = _read_npz(root / record.joints, record.id)
+    arrays = read_arrays(root / record.joints, where=f"clip {record.id}")
     frames, _ = read_video(root / record.video)
     _check_loaded(record, frames, arrays)
     return {"frames": frames, **arrays}
@@ -314,8 +245,7 @@ def write_manifest(root: str | os.PathLike, records: Iterable[ClipRecord]) -> No
     records = list(records)
     _check_unique_ids([record.id for record in records], "records")
     text = "".join(record.to_json() + "\n" for record in records)
-    with atomic_path(Path(root) / MANIFEST_NAME) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    write_text(Path(root) / MANIFEST_NAME, text, make_parents=False)
 
 
 def read_manifest(root: str | os.PathLike) -> list[ClipRecord]:
@@ -360,10 +290,7 @@ def compute_stats(root: str | os.PathLike, records: Iterable[ClipRecord]) -> dic
         raise ValueError("compute_stats needs at least one clip")
     count, mean, m2 = 0, np.zeros((NUM_JOINTS, 3)), np.zeros((NUM_JOINTS, 3))
     for record in records:
-        joints = _read_npz(Path(root) / record.joints, record.id, ["joints"])["joints"]
-        if joints.shape != (record.frames, NUM_JOINTS, 3):
-            raise FormatError(f"clip {record.id}: joints have shape {joints.shape}, expected "
-                              f"{(record.frames, NUM_JOINTS, 3)}")
+        joints = read_joints(Path(root) / record.joints, f"clip {record.id}", record.frames)
         count, mean, m2 = _merge_moments(count, mean, m2, joints.astype(np.float64))
     return {
         "mean": mean.tolist(),
@@ -400,31 +327,14 @@ def _label_counts(records: list[ClipRecord], frames: int) -> dict:
 
 
 def write_stats(root: str | os.PathLike, stats: dict) -> None:
-    """Atomically write ``stats`` to ``root/stats.json`` (sorted keys, plain lists and
-    floats; numpy arrays are converted), byte-deterministic."""
-    path = Path(root) / STATS_NAME
-    try:
-        text = json.dumps(stats, indent=2, sort_keys=True, allow_nan=False, default=_plain)
-    except ValueError as error:
-        raise ValueError(f"{path}: stats must hold finite numbers only ({error})") from None
-    with atomic_path(path) as tmp:
-        tmp.write_text(text + "\n", encoding="utf-8")
+    """Atomically write ``stats`` to ``root/stats.json`` (``sportanim.io.stats.write_stats``:
+    sorted keys, plain lists and floats), byte-deterministic."""
+    stats_io.write_stats(Path(root) / STATS_NAME, stats)
 
 
 def read_stats(root: str | os.PathLike) -> dict:
-    """``root/stats.json`` as a dict; ``FormatError`` if it is not valid JSON."""
-    path = Path(root) / STATS_NAME
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise FormatError(f"{path}: not valid JSON: {error}") from None
-
-
-def _plain(value: object) -> object:
-    """JSON fallback for numpy values: arrays to lists, scalars to Python numbers."""
-    if isinstance(value, (np.ndarray, np.generic)):
-        return value.tolist()
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+    """``root/stats.json`` as a dict; ``FormatError`` if it is not a JSON object."""
+    return stats_io.read_stats(Path(root) / STATS_NAME)
 
 
 # ------------------------------------------------------------------------ output dirs
@@ -432,65 +342,9 @@ def _plain(value: object) -> object:
 
 @contextlib.contextmanager
 def output_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
-    """Build a folder with nothing half-written: yields a fresh hidden sibling
-    ``.{name}.tmp-XXXXXXXX``; on success it becomes ``path`` (replacing an existing
-    folder only if empty or ``overwrite``), on an exception it is removed.
-
-    Checks up front (before the body runs) that ``path``'s parent is writable and
-    that ``path`` is not a non-empty folder (unless ``overwrite``)."""
-    path = Path(os.path.abspath(path))  # "out/." and "." get a real name
-    _check_target(path, overwrite)
-    tmp = _make_temp_dir(path)
-    try:
+    """Build a dataset folder with nothing half-written (``sportanim.io.files.atomic_dir``):
+    yields a fresh hidden sibling; on success it becomes ``path`` (replacing an existing
+    folder only if empty or ``overwrite``), on an exception it is removed. The target is
+    checked before the body runs."""
+    with atomic_dir(path, overwrite=overwrite) as tmp:
         yield tmp
-        _move_into_place(tmp, path, overwrite)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _check_target(path: Path, overwrite: bool) -> None:
-    """Raise a clear ``OSError`` unless ``path`` can be created or replaced."""
-    if path.exists() and not path.is_dir():
-        raise FileExistsError(f"{path} exists and is not a folder; choose another path")
-    if path.is_dir() and not overwrite and any(path.iterdir()):
-        raise FileExistsError(f"{path} exists and is not empty; pass --overwrite "
-                              "(overwrite=True) to replace it")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OSError(f"cannot write to {path}: {error.strerror or error}") from None
-    if not os.access(path.parent, os.W_OK | os.X_OK):
-        raise PermissionError(f"cannot write to {path}: folder {path.parent} is not writable")
-
-
-def _make_temp_dir(path: Path) -> Path:
-    """Create an empty hidden sibling folder ``.{name}.tmp-XXXXXXXX``."""
-    while True:
-        tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
-        try:
-            tmp.mkdir()
-            return tmp
-        except FileExistsError:
-            continue
-        except OSError as error:
-            raise OSError(f"cannot write to {path}: {error.strerror or error}") from None
-
-
-def _move_into_place(tmp: Path, path: Path, overwrite: bool) -> None:
-    """Rename ``tmp`` to ``path``; an old non-empty ``path`` is replaced if ``overwrite``."""
-    if overwrite and path.is_dir() and any(path.iterdir()):
-        old = path.with_name(f".{path.name}.old-{secrets.token_hex(4)}")
-        os.rename(path, old)
-        try:
-            os.rename(tmp, path)
-        except BaseException:
-            os.rename(old, path)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-        return
-    try:
-        os.rename(tmp, path)  # also replaces an empty folder
-    except OSError as error:
-        raise FileExistsError(f"cannot move the new folder to {path}: {error.strerror}; "
-                              "was it filled meanwhile? pass --overwrite to replace it") from None

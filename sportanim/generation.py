@@ -188,12 +188,11 @@ def _stats_of(pipe) -> tuple[np.ndarray | None, np.ndarray | None]:
 
 def _replace_tokenizer(pipe, folder: Path, device: str) -> tuple[np.ndarray, np.ndarray]:
     """Swap in a tokenizer export; its stats.json is the normalisation it was trained with."""
-    from sportanim import fsjd
+    from sportanim.io.stats import read_joint_stats
     from sportanim.models.tokenizer import MotionTokenizer
 
     pipe.tokenizer = MotionTokenizer.from_pretrained(folder).to(device).eval()
-    stats = fsjd.read_stats(folder)
-    return np.asarray(stats["mean"]), np.asarray(stats["std"])
+    return read_joint_stats(folder)
 
 
 # --------------------------------------------------------------------------- video files
@@ -218,7 +217,7 @@ def generate_video(motion: str, out: Path, *, ref_image: Path | None = None, mod
     fallback). ``generator``: an already loaded model (else ``model`` is loaded, after the
     inputs are checked). ``on_note`` hears each note as it arises; all are in the result."""
     from sportanim.data.motion import fit_motion, load_motion
-    from sportanim.video_io import write_video
+    from sportanim.io.video import write_video
 
     begun, notes = time.perf_counter(), []
 
@@ -300,15 +299,14 @@ def read_image(path: Path) -> np.ndarray:
 
 def _stats_for(generator: Generator, data: Path | None, joints: np.ndarray, note: Note):
     """The normalisation: the weights' own, else the dataset's stats.json, else the clip's."""
-    from sportanim import fsjd
     from sportanim.data.motion import motion_stats
+    from sportanim.io.stats import STATS_NAME, read_joint_stats
 
     if generator.mean is not None:
         return generator.mean, generator.std
-    if data is not None and (data / fsjd.STATS_NAME).is_file():
-        stats = fsjd.read_stats(data)
-        note(f"joint statistics from {data / fsjd.STATS_NAME}")
-        return np.asarray(stats["mean"]), np.asarray(stats["std"])
+    if data is not None and (data / STATS_NAME).is_file():
+        note(f"joint statistics from {data / STATS_NAME}")
+        return read_joint_stats(data)
     note("joint statistics computed from this motion alone (the weights carry none)")
     return motion_stats(joints)
 

@@ -15,12 +15,12 @@ from sportanim.data.pose import (MAPPING_PARAMS, Candidates, NLFBackend, PoseBac
                                  make_backend, mediapipe_to_smpl24, select_best)
 from sportanim.data.shots import detect_cuts, detect_shots, match_cuts, shot_ranges
 from sportanim.data.track import TrackConfig, track_main_athlete
-from sportanim.data.video import (VideoError, VideoNotFoundError, apply_display_transform,
-                                  crop_intrinsics, crop_resize, display_transform, find_videos,
-                                  iter_frames, open_video, read_all)
+from sportanim.data.crop import crop_intrinsics, crop_resize
+from sportanim.io.video import (VideoError, VideoNotFoundError, apply_display_transform,
+                                display_transform, find_videos, iter_frames, open_video, read_all,
+                                write_video)
 from sportanim.skeleton import JOINT_INDEX, nlf_intrinsics, project
 from sportanim.synth.programme import make_programme
-from sportanim.video_io import write_video
 
 from media import write_audio_only, write_encoded
 

@@ -19,10 +19,10 @@ from sportanim.data.build import BuildConfig, build_dataset, parse_shard, shard_
 from sportanim.data.clips import clip_quality, clip_span, follow_crop, sample_frames
 from sportanim.data.jumps import JumpWindow, match_windows
 from sportanim.data.pose import PoseResult
-from sportanim.data.video import crop_resize, read_all
+from sportanim.data.crop import crop_resize
+from sportanim.io.video import read_all, write_video
 from sportanim.skeleton import nlf_intrinsics, project
 from sportanim.synth.programme import make_programme
-from sportanim.video_io import write_video
 
 from media import write_audio_only, write_encoded
 

@@ -13,7 +13,8 @@ from sportanim import fsjd
 from sportanim.fsjd import (ClipRecord, FormatError, append_manifest, compute_stats,
                             load_clip, output_dir, read_manifest, read_stats, write_clip,
                             write_manifest, write_stats)
-from sportanim.video_io import VideoError, VideoNotFoundError
+from sportanim.io.files import write_npz
+from sportanim.io.video import VideoError, VideoNotFoundError
 
 T, WIDTH, HEIGHT = 6, 64, 48
 
@@ -201,7 +202,7 @@ def test_load_clip_checks_files_against_the_record(tmp_path):
     longer = ClipRecord(**(record.to_dict() | {"frames": T + 1}))
     with pytest.raises(FormatError, match=r"clip c01: video clips/c01.mp4 decodes to \(6,"):
         load_clip(tmp_path, longer)
-    fsjd.write_npz(tmp_path / record.joints, {"joints": joints})
+    write_npz(tmp_path / record.joints, {"joints": joints})
     with pytest.raises(FormatError, match=r"holds intrinsics nothing"):
         load_clip(tmp_path, record)
 

@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import save_file
 from typer.testing import CliRunner
 
+from sportanim.io.video import probe_video, write_video
 from sportanim.models import vae as vae_lib
 from sportanim.cli import app
 from sportanim.models.dit import MVDiT
@@ -30,7 +31,6 @@ from sportanim.models.tokenizer import MotionTokenizer
 from sportanim.skeleton import nlf_intrinsics, project
 from sportanim.synth.dataset import SynthConfig, synthesize
 from sportanim.synth.world import make_clip
-from sportanim.video_io import probe_video, write_video
 
 FRAMES, SIZE, STEPS = 17, 32, 2
 

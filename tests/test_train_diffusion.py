@@ -22,6 +22,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from sportanim.io.video import write_video
 from sportanim.models.dit import MVDiT
 from sportanim.models.pipeline import build_pipeline, load_pipeline, save_pipeline
 from sportanim.models.vae import build_vae, reference_latents
@@ -30,7 +31,6 @@ from sportanim.train.data import DataError
 from sportanim.train.diffusion import DiffusionObjective, DiTSpec, merge_lora, posterior
 from sportanim.train.specs import InitError
 from sportanim.train.strategies import resolve
-from sportanim.video_io import write_video
 
 from launch import train_in_two_processes
 

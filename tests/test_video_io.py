@@ -1,4 +1,4 @@
-"""sportanim.video_io: round trips, determinism, atomicity and error messages."""
+"""sportanim.io.video: round trips, determinism, atomicity and error messages."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import av
 import numpy as np
 import pytest
 
-from sportanim import video_io
-from sportanim.video_io import (VideoError, VideoNotFoundError, probe_video, read_video,
+from sportanim.io import video as video_io
+from sportanim.io.video import (VideoError, VideoNotFoundError, probe_video, read_video,
                                 write_video)
 
 

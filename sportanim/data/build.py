@@ -40,15 +40,15 @@ from sportanim import __version__, fsjd
 from sportanim.data.annotations import Annotation, annotations_for, read_annotations
 from sportanim.data.clips import (GateConfig, clip_quality, clip_span, fill_missing,
                                   follow_crop, sample_frames)
+from sportanim.data.crop import crop_intrinsics, crop_resize
 from sportanim.data.jumps import JumpConfig, detect_jump_windows
 from sportanim.data.pose import PoseBackend, make_backend
 from sportanim.data.posecache import cache_path, load_poses, pose_video, save_poses, video_key
 from sportanim.data.shots import detect_shots, shot_ranges
 from sportanim.data.track import Track, TrackConfig, track_main_athlete
-from sportanim.data.video import (VIDEO_EXTENSIONS, VideoError, VideoInfo, crop_intrinsics,
-                                  crop_resize, iter_frames, open_video)
+from sportanim.io.files import write_text
+from sportanim.io.video import VIDEO_EXTENSIONS, VideoError, VideoInfo, iter_frames, open_video
 from sportanim.progress import progress_bar
-from sportanim.video_io import atomic_path
 
 __all__ = ["BuildConfig", "BuildReport", "Skipped", "build_dataset", "parse_shard",
            "shard_inputs", "JUMP_NAMES"]
@@ -418,8 +418,7 @@ def _write_clip(info, plan, frames, poses, track, backend, config, out) -> fsjd.
     extras = {"source_frame": index.astype(np.int64), "found": found.astype(np.uint8),
               "crop_boxes": plan["crop"].astype(np.float32)}
     fsjd.write_clip(out, record, frames, joints, intrinsics, extras)
-    with atomic_path(out / BUILD_DIR / "records" / f"{record.id}.json") as tmp:
-        tmp.write_text(record.to_json() + "\n", encoding="utf-8")
+    write_text(out / BUILD_DIR / "records" / f"{record.id}.json", record.to_json() + "\n")
     return record
 
 

@@ -23,7 +23,8 @@ from typing import NamedTuple
 import numpy as np
 
 from sportanim import fsjd
-from sportanim.skeleton import NUM_JOINTS, nlf_intrinsics
+from sportanim.io.joints import check_intrinsics, check_joints, read_arrays
+from sportanim.skeleton import nlf_intrinsics
 
 
 class LoadedMotion(NamedTuple):
@@ -61,51 +62,43 @@ def load_motion(spec: str | os.PathLike, fsjd_root: str | os.PathLike | None = N
 
 
 def _checked_joints(joints: np.ndarray, where: str) -> np.ndarray:
-    joints = np.asarray(joints)
-    if joints.ndim != 3 or joints.shape[1:] != (NUM_JOINTS, 3) or joints.dtype.kind not in "iuf" or not len(joints):
-        raise ValueError(f"{where}: joints must be a float array (T, {NUM_JOINTS}, 3) of SMPL-24 joints in mm, "
-                         f"got {joints.dtype} {joints.shape}")
-    bad = ~np.isfinite(joints).all(axis=(1, 2))
-    if bad.any():
-        raise ValueError(f"{where}: joints have NaN/inf in frames {np.flatnonzero(bad)[:5].tolist()}; "
-                         "repair or drop those frames")
-    return joints.astype(np.float32)
+    if not len(joints):
+        raise ValueError(f"{where}: the motion has no frames")
+    return check_joints(joints, where, dtype=np.float32)
 
 
-def _checked_intrinsics(intrinsics: np.ndarray, frames: int, where: str) -> np.ndarray:
-    """Pinhole intrinsics (3, 3) or (frames, 3, 3): positive focal lengths and principal point."""
-    if intrinsics.shape not in ((3, 3), (frames, 3, 3)) or intrinsics.dtype.kind not in "iuf":
-        raise ValueError(f"{where}: intrinsics must be (3, 3) or ({frames}, 3, 3) numbers, "
-                         f"got {intrinsics.dtype} {intrinsics.shape}")
+def _checked_camera(intrinsics: np.ndarray, frames: int, size, where: str):
+    """(intrinsics, (width, height)): a pinhole camera with positive focal lengths; without a
+    stored ``size`` the image is the one centred on the principal point."""
+    intrinsics = check_intrinsics(intrinsics, where, frames)
     k = np.asarray(intrinsics, dtype=np.float64).reshape(-1, 3, 3)
-    if not (np.isfinite(k).all() and (k[:, 0, 0] > 0).all() and (k[:, 1, 1] > 0).all()
-            and (k[:, 0, 2] > 0).all() and (k[:, 1, 2] > 0).all()):
-        raise ValueError(f"{where}: intrinsics need positive focal lengths (fx, fy) and principal point "
-                         "(cx, cy); got zeros, negatives or NaN")
-    return intrinsics
+    if not ((k[:, 0, 0] > 0).all() and (k[:, 1, 1] > 0).all()):
+        raise ValueError(f"{where}: intrinsics need positive focal lengths (fx, fy); got zeros or negatives")
+    if size is not None:
+        return intrinsics, tuple(int(v) for v in size)
+    if not ((k[0, 0, 2] > 0) and (k[0, 1, 2] > 0)):
+        raise ValueError(f"{where}: without a 'size' array the image size comes from the principal point, "
+                         "which must be positive; store 'size' (width, height)")
+    return intrinsics, (round(2 * k[0, 0, 2]), round(2 * k[0, 1, 2]))
 
 
 def _load_array(path: Path, key: str) -> LoadedMotion:
     if path.suffix.lower() == ".npy":
         if key:
             raise ValueError(f"{path}: a .npy holds one array; drop '#{key}'")
-        return LoadedMotion(_checked_joints(np.load(path, allow_pickle=False), str(path)), None, None, None, None)
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{path}: unreadable npz ({err})") from None
+        try:
+            joints = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{path}: not a readable .npy array of joints ({err})") from None
+        return LoadedMotion(_checked_joints(joints, str(path)), None, None, None, None)
+    arrays = read_arrays(path)
     key = key or "joints"
     if key not in arrays:
         raise ValueError(f"{path}: no array {key!r}; it holds {sorted(arrays)} (pick one with {path.name}#NAME)")
     joints = _checked_joints(arrays[key], f"{path}#{key}")
-    intrinsics = arrays.get("intrinsics")
-    if intrinsics is not None:
-        intrinsics = _checked_intrinsics(intrinsics, len(joints), str(path))
-    size = None
-    if intrinsics is not None:
-        k = intrinsics if intrinsics.ndim == 2 else intrinsics[0]
-        size = tuple(int(v) for v in arrays["size"]) if "size" in arrays else (round(2 * k[0, 2]), round(2 * k[1, 2]))
+    if "intrinsics" not in arrays:
+        return LoadedMotion(joints, None, None, None, None)
+    intrinsics, size = _checked_camera(arrays["intrinsics"], len(joints), arrays.get("size"), str(path))
     return LoadedMotion(joints, intrinsics, None, None, size)
 
 
@@ -118,14 +111,15 @@ def _load_fsjd(root: Path, clip_id: str, read_video: bool) -> LoadedMotion:
     if read_video:
         clip = fsjd.load_clip(root, record)
     else:
-        with np.load(root / record.joints, allow_pickle=False) as archive:
-            clip = {"joints": archive["joints"], "intrinsics": archive["intrinsics"], "frames": None}
+        arrays = read_arrays(root / record.joints, ["joints", "intrinsics"], f"clip {clip_id}")
+        clip = {**arrays, "frames": None}
     joints = _checked_joints(clip["joints"], f"{root}: clip {clip_id}")
     return LoadedMotion(joints, clip["intrinsics"], clip["frames"], record.fps, tuple(record.size))
 
 
 def _load_pkl(path: Path, selector: str, max_frames: int | None, read_video: bool) -> LoadedMotion:
-    from sportanim.data.upstream import load_upstream_pkl, read_frames, scaled_intrinsics
+    from sportanim.data.upstream import load_upstream_pkl, scaled_intrinsics
+    from sportanim.io.video import read_frames
 
     samples = load_upstream_pkl(path)
     if selector and not selector.isdigit():

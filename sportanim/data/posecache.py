@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from sportanim.data.pose import Candidates, PoseBackend, PoseResult
-from sportanim.data.video import VideoInfo, iter_frames
-from sportanim.fsjd import write_npz
+from sportanim.io.files import write_npz
+from sportanim.io.video import VideoInfo, iter_frames
 from sportanim.skeleton import nlf_intrinsics, project
 
 __all__ = ["VideoPoses", "video_key", "pose_size", "pose_video", "save_poses", "load_poses",

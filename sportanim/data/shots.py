@@ -195,7 +195,7 @@ def detect_shots(video: str | os.PathLike, config: ShotConfig | None = None,
                  batch_size: int = 128) -> Shots:
     """Cuts of a video file, decoded at the analysis size (swscale's area filter does the
     downscaling while converting to RGB, so this pass is cheap)."""
-    from sportanim.data.video import VideoInfo, iter_frames, open_video
+    from sportanim.io.video import VideoInfo, iter_frames, open_video
 
     info = video if isinstance(video, VideoInfo) else open_video(video)
     config = config or ShotConfig()

@@ -32,18 +32,14 @@ import pickle
 import re
 from pathlib import Path, PurePosixPath
 
-import av
 import numpy as np
-from av.video.reformatter import Interpolation, VideoReformatter
 
 from sportanim import fsjd
+from sportanim.io.video import probe_video, read_frames
 from sportanim.progress import progress_bar
 from sportanim.skeleton import NUM_JOINTS, nlf_intrinsics, project
-from sportanim.video_io import SWS_FLAGS, VideoError, probe_video
 
 REQUIRED_KEYS = ("video_path", "pose", "video_length", "video_height", "video_width")
-# Downscaling through swscale's area filter (antialiased), bit-exact on every CPU.
-RESIZE_FLAGS = Interpolation.AREA | Interpolation.BITEXACT
 MIN_SIZE = 16
 
 
@@ -333,45 +329,3 @@ def fraction_in_frame(joints: np.ndarray, intrinsics: np.ndarray, size: tuple[in
     inside = ((uv[..., 0] >= 0) & (uv[..., 0] < size[0]) & (uv[..., 1] >= 0)
               & (uv[..., 1] < size[1]))
     return float(inside.mean())
-
-
-# ---------------------------------------------------------------------------- decoding
-
-
-def read_frames(path: str | os.PathLike, limit: int | None = None,
-                size: tuple[int, int] | None = None) -> tuple[np.ndarray, float, int]:
-    """Decode the first ``limit`` frames (all if None) of ``path`` as RGB, resized to
-    ``size`` = (width, height) if given. Returns (uint8 ``(n, H, W, 3)``, fps, total
-    frames of the video: counted when decoding everything, else the header's count,
-    counted by decoding on when the header has none). ``VideoError`` if unreadable."""
-    header = probe_video(path)  # VideoNotFoundError / VideoError with a clear message
-    if header["fps"] <= 0:
-        raise VideoError(f"{path}: unknown frame rate; re-mux the video with a frame rate")
-    try:
-        with av.open(str(path)) as container:
-            frames, total = _decode(container, limit, size, header["frames"])
-    except av.FFmpegError as error:
-        raise VideoError(f"cannot decode {path}: {error}; the file is corrupt or not a "
-                         "video, re-create it") from None
-    if not frames:
-        raise VideoError(f"{path}: no frame could be decoded; the file is corrupt, re-create it")
-    return np.stack(frames), header["fps"], total
-
-
-def _decode(container: av.container.InputContainer, limit: int | None,
-            size: tuple[int, int] | None, header_frames: int) -> tuple[list[np.ndarray], int]:
-    """Frames (up to ``limit``) as RGB arrays and the video's total frame count."""
-    stream = container.streams.video[0]
-    stream.thread_type = "AUTO"
-    width, height = size or (stream.codec_context.width, stream.codec_context.height)
-    resize = (width, height) != (stream.codec_context.width, stream.codec_context.height)
-    flags = RESIZE_FLAGS if resize else SWS_FLAGS
-    to_rgb, frames, total = VideoReformatter(), [], 0
-    for frame in container.decode(stream):
-        total += 1
-        if limit is None or total <= limit:
-            frames.append(to_rgb.reformat(frame, width=width, height=height, format="rgb24",
-                                          interpolation=flags, threads=1).to_ndarray())
-        elif header_frames > 0:
-            return frames, header_frames
-    return frames, total

@@ -21,10 +21,11 @@ from sportanim import progress
 from sportanim.eval import extractors as X
 from sportanim.eval import pose, video, weights as W
 from sportanim.eval.feature_cache import FeatureCache
-from sportanim.eval.files import write_json
 from sportanim.eval.frechet import FewSamplesWarning, frechet_distance_features
 from sportanim.fsjd import MANIFEST_NAME, read_manifest
-from sportanim.video_io import read_video
+from sportanim.io.files import write_json
+from sportanim.io.joints import read_joints
+from sportanim.io.video import read_video
 
 POSE_METRICS = ("mpjpe", "root_mpjpe", "pa_mpjpe", "accel_error", "motion_fid")
 VIDEO_METRICS = ("fvd", "fid_vid", "fid", "psnr", "ssim", "lpips")
@@ -125,15 +126,7 @@ def _choose_metrics(requested: tuple[str, ...] | None, pairs: list[ClipPair]) ->
 
 
 def _load_joints(path: Path, clip_id: str) -> np.ndarray:
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            joints = archive["joints"]
-    except (OSError, ValueError, KeyError) as error:
-        raise ValueError(f"clip {clip_id}: cannot read joints from {path}: {error}") from None
-    if joints.ndim != 3 or joints.shape[1:] != (24, 3):
-        raise ValueError(f"clip {clip_id}: {path} holds joints {joints.shape}, expected "
-                         "(frames, 24, 3)")
-    return joints.astype(np.float64)
+    return read_joints(path, f"clip {clip_id}").astype(np.float64)
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -286,5 +279,5 @@ def evaluate(real_dir: str | os.PathLike, generated_dir: str | os.PathLike,
                "notes": notes + weight_notes, "seconds": time.perf_counter() - start}
     if cache is not None:
         results["real_features"] = {"cached": cache.hits - hits, "computed": cache.misses - misses}
-    write_json(results, Path(out) if out else Path(generated_dir) / DEFAULT_OUT_NAME)
+    write_json(Path(out) if out else Path(generated_dir) / DEFAULT_OUT_NAME, results)
     return results

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from sportanim.eval.weights import sha256_of
-from sportanim.video_io import atomic_path
+from sportanim.io.files import write_npy
 
 FEATURES_VERSION = "1"
 
@@ -64,6 +64,5 @@ class FeatureCache:
         value = self._memory[key] = np.asarray(compute())
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(path) as tmp, open(tmp, "wb") as file:
-                np.save(file, value, allow_pickle=False)
+            write_npy(path, value)
         return value

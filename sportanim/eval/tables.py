@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sportanim.eval.files import write_text
+from sportanim.io.files import write_text
 
 UNCALIBRATED = "(uncalibrated)"
 # metric -> (column label, lower is better, decimals as in the paper)

@@ -40,7 +40,7 @@ def write_outputs(config: ExperimentConfig, out: Path, data: Path, records: list
     import yaml
 
     from sportanim import fsjd
-    from sportanim.eval.files import write_json
+    from sportanim.io.files import write_json
     from sportanim.eval.tables import write_tables
     from sportanim.report import figures
     from sportanim.report.html import Report, write_report
@@ -63,7 +63,7 @@ def write_outputs(config: ExperimentConfig, out: Path, data: Path, records: list
     path = write_report(report, out / "report.html")
     record = {"config": config.to_dict(), "timings_s": timings, "total_s": round(sum(timings.values()), 1),
               "notes": notes, "tables": {t.key: t.to_dict() for t in tables}, "report": str(path)}
-    write_json(record, out / "experiment.json")
+    write_json(out / "experiment.json", record)
     return path
 
 
@@ -72,7 +72,8 @@ def _figure_clips(data: Path, records: list, generated: Path):
 
     from sportanim import fsjd
     from sportanim.report.figures import FigureClip
-    from sportanim.video_io import read_video
+    from sportanim.io.joints import read_joints
+    from sportanim.io.video import read_video
 
     clips = []
     for record in records:
@@ -80,8 +81,8 @@ def _figure_clips(data: Path, records: list, generated: Path):
         models = {}
         for key in MODELS:
             frames = read_video(generated / key / f"{record.id}.mp4")[0]
-            with np.load(generated / key / f"{record.id}.npz") as archive:
-                models[FIGURE_LABELS[key]] = (frames, archive["joints"])
+            joints = read_joints(generated / key / f"{record.id}.npz", f"{key} clip {record.id}")
+            models[FIGURE_LABELS[key]] = (frames, joints)
         clips.append(FigureClip(record.id, clip["frames"], clip["joints"], clip["intrinsics"], models))
     return clips
 
@@ -90,7 +91,7 @@ def _panel_video(clip, folder: Path) -> Path:
     """ground truth | each model, side by side."""
     import numpy as np
 
-    from sportanim.video_io import write_video
+    from sportanim.io.video import write_video
 
     folder.mkdir(parents=True, exist_ok=True)
     columns = [clip.frames] + [frames for frames, _ in clip.models.values()]

@@ -82,7 +82,7 @@ def _claim(out: Path, config: ExperimentConfig) -> None:
     """Write ``experiment.yaml``, or check that the folder's one matches (a rerun continues)."""
     import yaml
 
-    from sportanim.eval.files import write_text
+    from sportanim.io.files import write_text
 
     path = out / "experiment.yaml"
     text = yaml.safe_dump(config.to_dict(), sort_keys=False)
@@ -193,7 +193,7 @@ def _generate(config: ExperimentConfig, model: ModelSpec, data: Path, records: l
     from sportanim import fsjd
     from sportanim.generation import Generator
     from sportanim.progress import progress_bar
-    from sportanim.video_io import write_video
+    from sportanim.io.video import write_video
 
     todo = [r for r in records if not (folder / f"{r.id}.npz").is_file()
             or (r.id in video_ids and not (folder / f"{r.id}.mp4").is_file())]

@@ -43,8 +43,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,14 +55,14 @@ from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
+from sportanim.io.files import atomic_dir
+from sportanim.io.stats import STATS_NAME, has_joint_stats, read_joint_stats, write_stats
 from sportanim.models import vae as vae_lib
 from sportanim.models.dit import DIT_PRESETS, MVDiT, MotionKV, check_checkpoint
-from sportanim.models.tokenizer import TIME_FACTOR, TOKENIZER_PRESETS, MotionTokenizer
+from sportanim.models.tokenizer import TIME_FACTOR, TOKENIZER_PRESETS, UPSTREAM_CHECKPOINT_NAME, MotionTokenizer
 from sportanim.skeleton import NUM_JOINTS, denormalize, normalize
 
 PIPELINE_FILE = "pipeline.json"
-STATS_FILE = "stats.json"
-UPSTREAM_TOKENIZER_FILE = "mp_rank_00_model_states.pt"
 OUTPUT_TYPES = ("np", "latent")
 
 # CogVideoX-5B's scheduler_config.json (THUDM/CogVideoX-5b), which MTVCrafter-7B samples with.
@@ -471,16 +469,8 @@ def save_pipeline(pipe: MTVCrafterPipeline, folder: str | Path, preset: str | No
     folder = Path(folder)
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise FileExistsError(f"{folder} exists and is not an empty folder; choose a new one")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-    try:
+    with atomic_dir(folder) as tmp:
         _write_parts(pipe, tmp, preset)
-        if folder.exists():
-            folder.rmdir()
-        tmp.rename(folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return folder
 
 
@@ -490,8 +480,7 @@ def _write_parts(pipe: MTVCrafterPipeline, folder: Path, preset: str | None) -> 
     pipe.vae.save_pretrained(folder / "vae")
     pipe.scheduler.save_pretrained(folder / "scheduler")
     if pipe.config.joint_mean is not None and pipe.config.joint_std is not None:
-        stats = {"mean": pipe.config.joint_mean, "std": pipe.config.joint_std}
-        (folder / STATS_FILE).write_text(json.dumps(stats, indent=2) + "\n")
+        write_stats(folder / STATS_NAME, {"mean": pipe.config.joint_mean, "std": pipe.config.joint_std})
     height, width = pipe.default_size()
     info = {"_class_name": type(pipe).__name__, "format": 1, "height": height, "width": width,
             "num_frames": pipe.default_num_frames, "preset": preset}
@@ -526,26 +515,16 @@ def load_pipeline(
 
 def _load_stats(folder: Path) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(mean, std) from stats.json, else mean.npy + std.npy, else (None, None)."""
-    path = folder / STATS_FILE
-    try:
-        if path.is_file():
-            raw = json.loads(path.read_text())
-            return _stats_array(raw["mean"], f"{path} mean"), _stats_array(raw["std"], f"{path} std")
-        if (folder / "mean.npy").is_file() and (folder / "std.npy").is_file():
-            return (_stats_array(np.load(folder / "mean.npy", allow_pickle=False), "mean.npy"),
-                    _stats_array(np.load(folder / "std.npy", allow_pickle=False), "std.npy"))
-    except (KeyError, TypeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path}: expected {{'mean': 24 x 3, 'std': 24 x 3}} in mm ({err})") from None
-    return None, None
+    return read_joint_stats(folder) if has_joint_stats(folder) else (None, None)
 
 
 def _load_tokenizer(folder: Path) -> MotionTokenizer:
-    if (folder / UPSTREAM_TOKENIZER_FILE).is_file():
+    if (folder / UPSTREAM_CHECKPOINT_NAME).is_file():
         model = MotionTokenizer(TOKENIZER_PRESETS["mtvcrafter-7b"])
-        return model.load_mtvcrafter_checkpoint(folder / UPSTREAM_TOKENIZER_FILE).eval()
+        return model.load_mtvcrafter_checkpoint(folder / UPSTREAM_CHECKPOINT_NAME).eval()
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(f"{folder}: no config.json + model.safetensors (MotionTokenizer.save_pretrained) "
-                                f"and no {UPSTREAM_TOKENIZER_FILE}")
+                                f"and no {UPSTREAM_CHECKPOINT_NAME}")
     return MotionTokenizer.from_pretrained(folder)
 
 

@@ -46,6 +46,7 @@ from torch import nn
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"  # what save_pretrained writes (the shipped folders' name)
+UPSTREAM_CHECKPOINT_NAME = "mp_rank_00_model_states.pt"  # the released 4DMoT (DeepSpeed 'module' state dict)
 TIME_FACTOR = 2  # each of the two Downsample/Upsample stages halves/doubles time
 # from_pretrained refuses configs above this many values (4.3 GB in float32), checked on the
 # meta device before anything is allocated: ~15x the released tokenizer's 73.5M, so only a
@@ -576,14 +577,14 @@ class MotionTokenizer(ModelMixin, ConfigMixin):
         (``model.<variant>.safetensors`` with ``variant``) into ``save_directory``, each atomically."""
         from safetensors.torch import save_file
 
-        from sportanim.video_io import atomic_path
+        from sportanim.io.files import atomic_file
 
         folder = Path(save_directory)
         folder.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        with atomic_path(folder / _variant_name(WEIGHTS_NAME, variant)) as tmp:
+        with atomic_file(folder / _variant_name(WEIGHTS_NAME, variant)) as tmp:
             save_file(state, str(tmp), metadata={"format": "pt"})
-        with atomic_path(folder / CONFIG_NAME) as tmp:
+        with atomic_file(folder / CONFIG_NAME) as tmp:
             self.to_json_file(tmp)
 
     @classmethod

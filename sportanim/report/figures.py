@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sportanim.io.files import atomic_file
 from sportanim.skeleton import overlay_skeleton
-from sportanim.video_io import atomic_path
 
 UPSCALE = 2  # tiny-world frames are 64 px: drawn at twice that, nearest neighbour
 
@@ -121,7 +121,7 @@ def _save(fig, path: Path) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
+    with atomic_file(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")  # long row labels stay inside
     plt.close(fig)
     return path

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sportanim.eval.tables import Table
-from sportanim.eval.files import write_text
+from sportanim.io.files import write_text
 
 LIBRARIES = ("sportanim", "torch", "torchvision", "diffusers", "accelerate", "peft", "numpy", "scipy",
              "lpips", "torchmetrics", "av", "matplotlib")
@@ -111,7 +111,7 @@ def render(report: Report, versions: dict[str, str] | None = None) -> str:
 
 def _video_width(path: Path) -> int:
     """Shown at twice the stored width (tiny-world videos are 64 px tall)."""
-    from sportanim.video_io import probe_video
+    from sportanim.io.video import probe_video
 
     try:
         return 2 * int(probe_video(path)["width"])

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from sportanim import fsjd
+from sportanim.io.files import atomic_dir, write_npz
+from sportanim.io.video import write_video
 from sportanim.progress import progress_bar
 from sportanim.synth.jumps import JUMP_TYPES, glide_track, jump_track, plan_jump
 from sportanim.synth.timeline import concat, perform, smooth_params
 from sportanim.synth.world import NUM_ATHLETES, POSE_SMOOTHING, athlete, film, motion_domain
-from sportanim.video_io import write_video
 
 # Jump windows span from this long before take-off to this long after landing (s).
 WINDOW_BEFORE, WINDOW_AFTER = 0.6, 0.5
@@ -95,13 +95,13 @@ def write_programmes(config: ProgrammeConfig, show_progress: bool = True) -> lis
     ``labels.json`` listing them all; nothing is left unless all were written."""
     config = config.validate()
     all_labels = []
-    with fsjd.output_dir(config.out, overwrite=config.overwrite) as tmp, \
+    with atomic_dir(config.out, overwrite=config.overwrite) as tmp, \
             progress_bar(f"synth {config.programmes} programme(s)", config.programmes, show_progress) as advance:
         for i in range(config.programmes):
             p = make_programme(config.seed, i, config.jumps, (config.size, config.size), config.fps, config.motions)
             labels = {**p["labels"], "video": f"{p['labels']['id']}.mp4", "joints": f"{p['labels']['id']}.npz"}
             write_video(tmp / labels["video"], p["frames"], config.fps)
-            fsjd.write_npz(tmp / labels["joints"], {
+            write_npz(tmp / labels["joints"], {
                 "joints": p["joints"], "intrinsics": p["camera"].intrinsics[0].astype(np.float32),
                 "extrinsics": p["camera"].extrinsics_mm().astype(np.float32)})
             all_labels.append(labels)

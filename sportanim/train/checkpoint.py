@@ -129,10 +129,3 @@ def _load_unwrapped(accelerator, models, input_dir) -> None:
             raise CheckpointError(f"{path} does not fit this model: missing {missing[:3]}, "
                                   f"unexpected {unexpected[:3]}")
     models.clear()
-
-
-def write_text(path: Path, text: str) -> None:
-    """Atomic text write: temporary sibling, then rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sportanim.io.video import VideoError, probe_video, read_video
 from sportanim.train.data import DataError, JointsDataset, JointStats
-from sportanim.video_io import VideoError, probe_video, read_video
 
 
 class ClipsDataset(JointsDataset):

@@ -16,8 +16,6 @@ needs only the step number (saved in the checkpoint).
 from __future__ import annotations
 
 import hashlib
-import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +23,9 @@ import numpy as np
 import torch
 
 from sportanim import fsjd
-from sportanim.skeleton import NUM_JOINTS, normalize
+from sportanim.io.joints import read_joints
+from sportanim.io.stats import STATS_NAME, read_joint_stats
+from sportanim.skeleton import normalize
 
 
 class DataError(ValueError):
@@ -49,33 +49,14 @@ class JointStats:
 
 def read_stats_file(path: Path) -> JointStats:
     """mean/std from a ``stats.json`` (FSJD's, or one an export wrote), or from a folder
-    holding one, or upstream's ``mean.npy`` + ``std.npy``."""
+    holding one, or upstream's ``mean.npy`` + ``std.npy`` (``sportanim.io.stats``)."""
     path = Path(path)
-    if path.is_dir() and not (path / fsjd.STATS_NAME).is_file() and (path / "mean.npy").is_file():
-        try:
-            mean, std = np.load(path / "mean.npy"), np.load(path / "std.npy")
-        except (OSError, ValueError) as err:
-            raise DataError(f"{path}: unreadable mean.npy/std.npy ({err})") from None
-        return _check_stats(mean, std, path)
-    if path.is_dir():
-        path = path / fsjd.STATS_NAME
     try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-        mean, std = np.asarray(raw["mean"], dtype=np.float64), np.asarray(raw["std"], dtype=np.float64)
-    except FileNotFoundError:
-        raise DataError(f"stats file not found: {path}") from None
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-        raise DataError(f"{path}: not a stats file with 'mean' and 'std' (24, 3) lists ({err})") from None
-    return _check_stats(mean, std, path)
-
-
-def _check_stats(mean: np.ndarray, std: np.ndarray, path: Path) -> JointStats:
-    mean, std = np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
-    if mean.shape != (NUM_JOINTS, 3) or std.shape != (NUM_JOINTS, 3):
-        raise DataError(f"{path}: mean/std must be ({NUM_JOINTS}, 3), got {mean.shape} and {std.shape}")
-    if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
-        raise DataError(f"{path}: mean/std must be finite and std > 0 for every joint and axis")
-    return JointStats(mean, std, str(path))
+        mean, std = read_joint_stats(path)
+    except (OSError, ValueError) as err:
+        raise DataError(str(err)) from None
+    source = path / STATS_NAME if (path / STATS_NAME).is_file() else path  # the file, not its folder
+    return JointStats(mean, std, str(source))
 
 
 def choose_stats(how: str, data_root: Path, init: Path | None) -> JointStats:
@@ -85,16 +66,16 @@ def choose_stats(how: str, data_root: Path, init: Path | None) -> JointStats:
     init's if it has one, else the data's; anything else is a path for ``read_stats_file``,
     e.g. upstream's folder with ``mean.npy``/``std.npy`` when fine-tuning the released
     4DMoT, which was trained with those."""
-    init_stats = init / fsjd.STATS_NAME if init is not None and Path(init).is_dir() else None
+    init_stats = init / STATS_NAME if init is not None and Path(init).is_dir() else None
     if how == "auto":
         how = "init" if init_stats is not None and init_stats.is_file() else "data"
     if how == "init":
         if init_stats is None or not init_stats.is_file():
-            raise DataError(f"data.stats=init but the init weights ({init}) have no {fsjd.STATS_NAME}; "
+            raise DataError(f"data.stats=init but the init weights ({init}) have no {STATS_NAME}; "
                             "use data.stats=data or a stats.json path")
         return read_stats_file(init_stats)
     if how == "data":
-        path = Path(data_root) / fsjd.STATS_NAME
+        path = Path(data_root) / STATS_NAME
         if path.is_file():
             return read_stats_file(path)
         stats = fsjd.compute_stats(data_root, read_records(Path(data_root), "all"))  # as `sportanim data stats`
@@ -186,29 +167,12 @@ def passed_only(root: Path, split: str, records: list[fsjd.ClipRecord]) -> list[
 
 
 def _read_joints(root: Path, record: fsjd.ClipRecord) -> np.ndarray:
-    """``joints`` (T, 24, 3) float64 of one clip, with errors that name clip and file."""
-    path = root / record.joints
-    where = f"clip {record.id} ({path})"
-    if not path.is_file():
-        raise DataError(f"{where}: joints file not found; re-create the clip or fix the manifest")
+    """``joints`` (T, 24, 3) float64 of one clip (``sportanim.io.joints.read_joints``), with
+    errors that name clip and file."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if "joints" not in archive.files:
-                raise DataError(f"{where}: no 'joints' array (has {archive.files}); not an FSJD joints file")
-            joints = archive["joints"]
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, AttributeError, TypeError) as err:
-        if isinstance(err, DataError):
-            raise
-        raise DataError(f"{where}: unreadable npz ({err}); re-create the clip") from None
-    if joints.ndim != 3 or joints.shape[2] != 3 or joints.dtype.kind not in "iuf":
-        raise DataError(f"{where}: joints must be a float array (frames, {NUM_JOINTS}, 3), got "
-                        f"{joints.dtype} {joints.shape}")
-    if joints.shape[1] != NUM_JOINTS:
-        raise DataError(f"{where}: joints have {joints.shape[1]} joints per frame, expected {NUM_JOINTS} "
-                        f"(SMPL-24 order); convert the skeleton before training")
-    if not np.isfinite(joints).all():
-        frame = int(np.nonzero(~np.isfinite(joints))[0][0])
-        raise DataError(f"{where}: joints have NaN/inf values (first at frame {frame}); repair or drop the clip")
+        joints = read_joints(root / record.joints, f"clip {record.id}")
+    except (OSError, ValueError) as err:
+        raise DataError(str(err)) from None
     return joints.astype(np.float64)
 
 

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sportanim import fsjd
+from sportanim.io.files import atomic_dir
 from sportanim.models.dit import DIT_PRESETS, MVDiT, checkpoint_shapes
 from sportanim.models.tokenizer import MotionTokenizer
 from sportanim.models.vae import VAE_PRESETS
@@ -371,7 +371,7 @@ class DiTSpec:
         pipe = MTVCrafterPipeline(self.models["tokenizer"], dit.eval(), self.models["vae"],
                                   make_scheduler("dpm", self.scheduler_config), joint_mean=stats.mean.tolist(),
                                   joint_std=stats.std.tolist(), default_height=h, default_width=w)
-        with fsjd.output_dir(folder, overwrite=True) as tmp:
+        with atomic_dir(folder, overwrite=True) as tmp:
             save_pipeline(pipe, tmp, preset=config.diffusion.dit_preset)
             (tmp / "training.json").write_text(json.dumps(info, indent=2) + "\n")
         return Path(folder)

@@ -4,21 +4,22 @@ The VAE and the 4DMoT do not change while the MV-DiT trains, so a window's VAE p
 (mean, std) and motion tokens are computed once and read back in later epochs. Entries
 live in ``FOLDER/<kind>-<model hash>/<window key>.safetensors``: the model hash covers the
 weights, config, dtype and device type, the window key the content (``ClipsDataset``), so
-changed weights or a re-created clip simply miss and recompute. Entries are written to a
-temporary name and renamed, so a kill never leaves half an entry, and processes that
-compute the same entry at once write equal bytes.
+changed weights or a re-created clip simply miss and recompute. Entries are written
+atomically (``sportanim.io.files.atomic_file``), so a kill never leaves half an entry, and
+processes that compute the same entry at once write equal bytes (each to its own temporary).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import nn
+
+from sportanim.io.files import atomic_file
 
 
 def model_hash(model: nn.Module, config: dict | None = None) -> str:
@@ -57,10 +58,9 @@ class LatentCache:
         self.misses += 1
         value = compute()
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            save_file({k: v.detach().cpu().contiguous() for k, v in value.items()}, str(tmp))
-            os.replace(tmp, path)
+            with atomic_file(path) as tmp:
+                save_file({k: v.detach().cpu().contiguous() for k, v in value.items()}, str(tmp))
         except OSError:  # a full disk costs speed, not the run: the value is still returned
-            tmp.unlink(missing_ok=True)
+            pass
         return value

@@ -34,6 +34,8 @@ from pathlib import Path
 import torch
 
 from sportanim import fsjd
+from sportanim.io.files import atomic_dir, write_text
+from sportanim.io.stats import STATS_NAME, read_joint_stats
 from sportanim.weights import TINY_BASE
 
 
@@ -87,11 +89,13 @@ def install_weights(weights: Path, target: Path = TINY_BASE) -> Path:
     """Copy a finished weights folder into the package (replacing what was there)."""
     if not (weights / "pipeline.json").is_file():
         raise FileNotFoundError(f"{weights} is not a pipeline weights folder (no pipeline.json)")
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(weights, tmp)
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
+    return _copy_folder(weights, target)
+
+
+def _copy_folder(source: Path, target: Path) -> Path:
+    """Replace ``target`` with a copy of ``source``, atomically (never half a weights folder)."""
+    with atomic_dir(target, overwrite=True) as tmp:
+        shutil.copytree(source, tmp, dirs_exist_ok=True)
     return target
 
 
@@ -119,7 +123,7 @@ def _vae_stage(out: Path, c: PretrainConfig, show_progress: bool) -> dict:
 
     vc = VAETrainConfig(steps=c.vae_steps, seed=c.seed)
     result = train_vae(out / "data", vc, show_progress)
-    with fsjd.output_dir(out / "vae", overwrite=True) as tmp:
+    with atomic_dir(out / "vae", overwrite=True) as tmp:
         result.vae.save_pretrained(tmp)
     return {"config": asdict(vc), "final_l1": round(result.loss, 5), "eval_psnr_db": round(result.eval_psnr, 2),
             "latent_std": round(result.latent_std, 4)}
@@ -145,7 +149,7 @@ def _latents_stage(out: Path, c: PretrainConfig, show_progress: bool) -> dict:
     from sportanim.train.trainer import train
 
     data = _subset(out / "data", out / "data-dit", c.dit_clips)
-    start = _init_folder(out, c, out / "latents-init", stats=data / fsjd.STATS_NAME)
+    start = _init_folder(out, c, out / "latents-init", stats=data / STATS_NAME)
     windows = len(fsjd.read_manifest(data))
     config = load_config("tiny", {"strategy": "diffusion", "seed": c.seed, "log_every": 1,
                                   "steps": -(-windows // 8), "batch_size": 8,
@@ -160,15 +164,14 @@ def _dit_stage(out: Path, c: PretrainConfig, show_progress: bool) -> dict:
     from sportanim.train.trainer import train
 
     tok_dir = out / "tokenizer-run" / "final" / "tokenizer"
-    start = _init_folder(out, c, out / "dit-init", stats=tok_dir / fsjd.STATS_NAME, tokenizer=tok_dir)
+    start = _init_folder(out, c, out / "dit-init", stats=tok_dir / STATS_NAME, tokenizer=tok_dir)
     overrides = {"strategy": "diffusion", "steps": c.dit_steps, "seed": c.seed, "checkpoint_every": 500,
                  "log_every": 50, "diffusion.cache_dir": str(out / "cache"), **c.dit_overrides}
     config = load_config("tiny", overrides)
     data = _subset(out / "data", out / "data-dit", c.dit_clips)
     result = train(config, data, out / "dit-run", init=start, resume=True, show_progress=show_progress)
     weights = out / "weights"
-    shutil.rmtree(weights, ignore_errors=True)
-    shutil.copytree(result.exports["dit"], weights)  # RUN/final/pipeline: a complete weights folder
+    _copy_folder(result.exports["dit"], weights)  # RUN/final/pipeline: a complete weights folder
     load_pipeline(weights)  # the folder must load as it is shipped
     return {"config": config.to_dict(), "final_loss": result.logs.get("loss")}
 
@@ -182,8 +185,8 @@ def _init_folder(out: Path, c: PretrainConfig, folder: Path, stats: Path, tokeni
         from sportanim.models.pipeline import build_pipeline, save_pipeline
         from sportanim.models.tokenizer import MotionTokenizer
 
-        values = json.loads(stats.read_text())
-        pipe = build_pipeline(c.preset, mean=values["mean"], std=values["std"], seed=c.seed)
+        mean, std = read_joint_stats(stats)
+        pipe = build_pipeline(c.preset, mean=mean, std=std, seed=c.seed)
         pipe.vae = AutoencoderKLCogVideoX.from_pretrained(out / "vae")
         if tokenizer is not None:
             pipe.tokenizer = MotionTokenizer.from_pretrained(tokenizer)
@@ -195,13 +198,10 @@ def _subset(data: Path, folder: Path, clips: int) -> Path:
     """An FSJD folder of the first ``clips`` train clips of ``data`` (clips/ linked, not copied)."""
     if not folder.exists():
         records = [r for r in fsjd.read_manifest(data) if r.split == "train"][:clips]
-        tmp = folder.with_name(folder.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        (tmp / "clips").symlink_to((data / "clips").resolve())
-        fsjd.write_manifest(tmp, records)
-        shutil.copy(data / fsjd.STATS_NAME, tmp / fsjd.STATS_NAME)
-        tmp.rename(folder)
+        with atomic_dir(folder) as tmp:
+            (tmp / "clips").symlink_to((data / "clips").resolve())
+            fsjd.write_manifest(tmp, records)
+            shutil.copy(data / STATS_NAME, tmp / STATS_NAME)
     return folder
 
 
@@ -213,16 +213,13 @@ def tokenizer_reconstructions(tokenizer_dir: str | Path, data: str | Path, split
     """Yield ``(record, joints, reconstruction)`` (mm, camera space) of tokenizer encode ->
     decode for each clip of ``split``, normalised with the stats saved with the tokenizer
     (its folder, or the pipeline folder holding it)."""
-    import numpy as np
-
     from sportanim.models.tokenizer import MotionTokenizer
 
     tokenizer = MotionTokenizer.from_pretrained(tokenizer_dir).eval()
-    stats_file = Path(tokenizer_dir) / fsjd.STATS_NAME
+    stats_file = Path(tokenizer_dir) / STATS_NAME
     if not stats_file.is_file():  # a pipeline weights folder keeps its stats beside tokenizer/
-        stats_file = Path(tokenizer_dir).parent / fsjd.STATS_NAME
-    stats = json.loads(stats_file.read_text())
-    mean, std = (torch.tensor(np.asarray(stats[k]), dtype=torch.float32) for k in ("mean", "std"))
+        stats_file = Path(tokenizer_dir).parent / STATS_NAME
+    mean, std = (torch.tensor(v, dtype=torch.float32) for v in read_joint_stats(stats_file))
     for record in fsjd.read_manifest(data):
         if split != "all" and record.split != split:
             continue
@@ -255,6 +252,4 @@ def _read_record(out: Path, c: PretrainConfig) -> dict:
 
 
 def _write_record(folder: Path, record: dict) -> None:
-    tmp = folder / "pretrain.json.tmp"
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(folder / "pretrain.json")
+    write_text(folder / "pretrain.json", json.dumps(record, indent=2) + "\n")

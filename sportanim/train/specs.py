@@ -26,9 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sportanim import fsjd
+from sportanim.io.files import atomic_dir
+from sportanim.io.stats import write_stats
 from sportanim.models.tokenizer import (
     TOKENIZER_PRESETS,
+    UPSTREAM_CHECKPOINT_NAME,
     WEIGHTS_NAME,
     MotionTokenizer,
     TokenizerConfig,
@@ -46,7 +48,6 @@ class InitError(ValueError):
 
 # A pipeline weights folder's parts (sportanim.models.pipeline)
 PIPELINE_PARTS = ("tokenizer", "transformer", "vae")
-UPSTREAM_TOKENIZER_FILE = "mp_rank_00_model_states.pt"
 
 
 def is_pipeline_folder(path: str | Path) -> bool:
@@ -58,8 +59,8 @@ def is_pipeline_folder(path: str | Path) -> bool:
 def pipeline_inits(folder: Path, names: set[str]) -> dict[str, Path]:
     """The init of each spec in ``names`` taken from pipeline weights folder ``folder``."""
     tokenizer = folder / "tokenizer"
-    if (tokenizer / UPSTREAM_TOKENIZER_FILE).is_file():
-        tokenizer = tokenizer / UPSTREAM_TOKENIZER_FILE
+    if (tokenizer / UPSTREAM_CHECKPOINT_NAME).is_file():
+        tokenizer = tokenizer / UPSTREAM_CHECKPOINT_NAME
     found = {"tokenizer": tokenizer, "dit": folder, "vae": folder / "vae"}
     return {name: path for name, path in found.items() if name in names}
 
@@ -237,9 +238,9 @@ class TokenizerSpec:
         normalise joints with, and ``training.json``; atomically."""
         model = MotionTokenizer(self.model_config(config)).to(state["vq.codebook"].dtype)
         model.load_state_dict(state, strict=True)
-        with fsjd.output_dir(folder, overwrite=True) as tmp:
+        with atomic_dir(folder, overwrite=True) as tmp:
             model.save_pretrained(tmp)
-            (tmp / fsjd.STATS_NAME).write_text(json.dumps(stats.to_json(), indent=2) + "\n")
+            write_stats(tmp, stats.to_json())
             (tmp / "training.json").write_text(json.dumps(info, indent=2) + "\n")
         return Path(folder)
 

@@ -44,10 +44,12 @@ from typing import Callable, Iterable
 
 import torch
 
+from sportanim.io.files import write_text
+from sportanim.io.stats import write_stats
 from sportanim.progress import progress_bar
 from sportanim.train import checkpoint as ckpt
 from sportanim.train import data as tdata
-from sportanim.train.checkpoint import EXTRA_NAME, STATE_NAME, CheckpointError, latest_checkpoint, write_text
+from sportanim.train.checkpoint import EXTRA_NAME, STATE_NAME, CheckpointError, latest_checkpoint
 from sportanim.train.config import TrainConfig, diff, from_dict
 from sportanim.train.specs import get_spec
 from sportanim.train.strategies import Stage, resolve
@@ -222,7 +224,7 @@ class Trainer:
             info = {"config": self.config.to_dict(), "stage": self.stage.name, "data": str(self.data_root.resolve()),
                     "init": {k: str(Path(v).resolve()) for k, v in self.inits.items()}}
             write_text(self.run_dir / "config.json", json.dumps(info, indent=2) + "\n")
-            write_text(self.run_dir / "stats.json", json.dumps(self.dataset.stats.to_json(), indent=2) + "\n")
+            write_stats(self.run_dir, self.dataset.stats.to_json())
             for stale in self.ckpt_dir.glob(".step-*.tmp"):  # a checkpoint cut short by a kill
                 shutil.rmtree(stale, ignore_errors=True)
         acc.wait_for_everyone()
