@@ -5,30 +5,31 @@ from __future__ import annotations
 import numpy as np
 
 from sportanim.synth.render.layout import (
-    BOARD_HEIGHT, CORNER_RADIUS, GLASS_TOP, KICK_COLOUR, KICK_PLATE, PANEL_TABLE, PANEL_WIDTH, POST_COLOUR,
-    POST_SPACING, RAIL_COLOUR, RINK_HALF_X, RINK_HALF_Y, TOP_RAIL, along_wall, rounded_exit)
+    BOARD_HEIGHT, GLASS_TOP, KICK_COLOUR, KICK_PLATE, PANEL_TABLE, PANEL_WIDTH, POST_COLOUR, POST_SPACING,
+    RAIL_COLOUR, RINK, TOP_RAIL, WallHit, along_wall, rounded_exit)
 from sportanim.synth.render.planar import cover, mix, put_rows, take_rows
 from sportanim.synth.render.pool import Pool
-from sportanim.synth.render.stands import stands_colour
+from sportanim.synth.render.rays import Rays
+from sportanim.synth.render.stands import OverBoards, stands_colour
 from sportanim.synth.render.textures import PANELS, cell_index, lookup
 
 
-def surround_colour(pool: Pool, dx, dy, dz, Cx, Cy, Cz, focal):
+def surround_colour(pool: Pool, rays: Rays) -> tuple[list[np.ndarray], np.ndarray]:
     """Boards, glass, stands and roof (planar colours) and the height at which each ray
     meets the boards' wall (negative: it met the ice first)."""
-    shape = dx.shape
+    shape = rays.dx.shape
     norm, h, inv_fp, tmp = (pool.get(shape) for _ in range(4))
-    np.multiply(dx, dx, out=norm)
-    np.multiply(dy, dy, out=tmp)
+    np.multiply(rays.dx, rays.dx, out=norm)
+    np.multiply(rays.dy, rays.dy, out=tmp)
     norm += tmp
-    np.multiply(dz, dz, out=tmp)
+    np.multiply(rays.dz, rays.dz, out=tmp)
     norm += tmp
     np.sqrt(norm, out=norm)
-    t, px, py, nx, ny = rounded_exit(pool, Cx, Cy, dx, dy, RINK_HALF_X, RINK_HALF_Y, CORNER_RADIUS)
-    np.multiply(t, dz, out=h)
-    h += Cz
-    np.multiply(t, norm, out=inv_fp)
-    np.divide(focal, inv_fp, out=inv_fp)
+    hit = rounded_exit(pool, rays.cx, rays.cy, rays.dx, rays.dy, RINK)
+    np.multiply(hit.t, rays.dz, out=h)
+    h += rays.cz
+    np.multiply(hit.t, norm, out=inv_fp)
+    np.divide(rays.focal, inv_fp, out=inv_fp)
     col = [pool.get(shape) for _ in range(3)]
     lowest, highest = h.min(1), h.max(1)
     stand_rows = np.flatnonzero(highest > BOARD_HEIGHT)
@@ -38,20 +39,11 @@ def surround_colour(pool: Pool, dx, dy, dz, Cx, Cy, Cz, focal):
     glass_rows = np.flatnonzero((lowest < GLASS_TOP) & (highest > BOARD_HEIGHT))
     # Where along the wall: only needed by the boards and the glass (a few rows).
     wall_rows = np.union1d(board_rows, glass_rows)
-    along, side = along_wall(pool, take_rows(pool, px, wall_rows), take_rows(pool, py, wall_rows),
-                              RINK_HALF_X, RINK_HALF_Y, CORNER_RADIUS)
+    along, side = along_wall(pool, take_rows(pool, hit.x, wall_rows), take_rows(pool, hit.y, wall_rows), RINK)
     if len(stand_rows):
         mark = pool.mark()
-        # rate: outward metres per unit of t; rise: ray height gained per outward metre
-        rate, rise = px, py
-        np.multiply(dx, nx, out=rate)
-        np.multiply(dy, ny, out=tmp)
-        rate += tmp
-        np.maximum(rate, 1e-6, out=rate)
-        np.divide(dz, rate, out=rise)
-        sel = [take_rows(pool, x, stand_rows) for x in (dx, dy, t, h, rise, rate, norm)]
-        consts = [x[stand_rows] for x in (Cx, Cy, focal)]
-        put_rows(pool, col, stand_rows, stands_colour(pool, *sel, *consts))
+        over = _over_boards(pool, rays, hit, h, norm).rows(pool, stand_rows)
+        put_rows(pool, col, stand_rows, stands_colour(pool, over))
         pool.release(mark)
     if len(glass_rows):
         mark = pool.mark()
@@ -72,6 +64,17 @@ def surround_colour(pool: Pool, dx, dy, dz, Cx, Cy, Cz, focal):
         put_rows(pool, col, board_rows, bcol, below if len(stand_rows) else None)
         pool.release(mark)
     return col, h
+
+
+def _over_boards(pool: Pool, rays: Rays, hit: WallHit, h: np.ndarray, norm: np.ndarray) -> OverBoards:
+    """The rays as they carry on outwards from the boards' wall."""
+    rate, rise, tmp = (pool.get(h.shape) for _ in range(3))
+    np.multiply(rays.dx, hit.nx, out=rate)
+    np.multiply(rays.dy, hit.ny, out=tmp)
+    rate += tmp
+    np.maximum(rate, 1e-6, out=rate)
+    np.divide(rays.dz, rate, out=rise)
+    return OverBoards(rays.dx, rays.dy, hit.t, h, rise, rate, norm, rays.cx, rays.cy, rays.focal)
 
 
 def _glass(pool: Pool, col, along, h, inv_fp) -> None:

@@ -5,19 +5,35 @@ Metres, world frame as :mod:`sportanim.synth.camera` (z up, ice at z = 0, rink c
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import NamedTuple
+
 import numpy as np
 
 from sportanim.synth.render.pool import Pool
 
-RINK_HALF_X = 30.0
-RINK_HALF_Y = 15.0
-CORNER_RADIUS = 8.5
+
+@dataclass(frozen=True)
+class RoundedRect:
+    """A rectangle centred on the origin with rounded corners (metres)."""
+
+    half_x: float
+    half_y: float
+    radius: float
+
+    def grown(self, by: float) -> "RoundedRect":
+        """The outline ``by`` metres further out."""
+        return RoundedRect(self.half_x + by, self.half_y + by, self.radius + by)
+
+
+RINK = RoundedRect(30.0, 15.0, 8.5)  # the boards' inner face
 BOARD_HEIGHT = 1.1
 KICK_PLATE = 0.16  # height of the kick plate at the bottom of the boards
 TOP_RAIL = 0.98  # start of the top rail
 GLASS_TOP = 2.9
 POST_SPACING = 2.0
 STANDS_GAP = 2.0  # floor between the boards and the barrier of the stands
+BARRIER = RINK.grown(STANDS_GAP)  # the stands' rows run parallel to it
 STANDS_BASE = 1.2  # height of the first row's step (the barrier's top)
 ROW_RISE = 0.42  # each row of seats is a step this high...
 ROW_DEPTH = 0.8  # ...and this deep
@@ -64,25 +80,34 @@ _CROWD_SKIN = np.array([[0.85, 0.66, 0.52], [0.70, 0.50, 0.36], [0.45, 0.31, 0.2
 _SEATS = np.array([[0.45, 0.10, 0.12], [0.12, 0.20, 0.42], [0.30, 0.30, 0.33]], np.float32)
 
 
+class WallHit(NamedTuple):
+    """Where rays leave a rounded rectangle: ray parameter, point and outward normal (x, y)."""
+
+    t: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    nx: np.ndarray
+    ny: np.ndarray
+
+
 def inside_rink(x: np.ndarray, y: np.ndarray, margin: float = 0.0) -> np.ndarray:
     """Whether ground points lie inside the rink by at least ``margin`` metres (float64)."""
-    qx = np.abs(x) - (RINK_HALF_X - CORNER_RADIUS)
-    qy = np.abs(y) - (RINK_HALF_Y - CORNER_RADIUS)
+    qx = np.abs(x) - (RINK.half_x - RINK.radius)
+    qy = np.abs(y) - (RINK.half_y - RINK.radius)
     outside = np.hypot(np.maximum(qx, 0.0), np.maximum(qy, 0.0)) + np.minimum(np.maximum(qx, qy), 0.0)
-    return outside - CORNER_RADIUS < -margin
+    return outside - RINK.radius < -margin
 
 
-
-def rounded_exit(pool: Pool, ox, oy, dx, dy, half_x: float, half_y: float, radius: float):
-    """Where rays from inside leave a rounded rectangle: ray parameter, the point and the
-    outward normal there (arrays from ``pool``)."""
+def rounded_exit(pool: Pool, ox, oy, dx, dy, wall: RoundedRect) -> WallHit:
+    """Where rays from (``ox``, ``oy``) inside ``wall`` along (``dx``, ``dy``) leave it
+    (arrays from ``pool``): through a side, or else through a corner's circle."""
     shape = dx.shape
     t, px, py, nx, ny, tmp = (pool.get(shape) for _ in range(6))
     with np.errstate(divide="ignore", invalid="ignore"):  # a ray along an axis: t = inf
-        np.copysign(np.float32(half_x), dx, out=t)
+        np.copysign(np.float32(wall.half_x), dx, out=t)
         t -= ox
         t /= dx
-        np.copysign(np.float32(half_y), dy, out=tmp)
+        np.copysign(np.float32(wall.half_y), dy, out=tmp)
         tmp -= oy
         tmp /= dy
     xfirst = pool.get(shape, bool)
@@ -98,54 +123,63 @@ def rounded_exit(pool: Pool, ox, oy, dx, dy, half_x: float, half_y: float, radiu
     px += ox
     np.multiply(t, dy, out=py)
     py += oy
+    hit = WallHit(t, px, py, nx, ny)
     corner, other = xfirst, pool.get(shape, bool)
     np.abs(px, out=tmp)
-    np.greater(tmp, half_x - radius, out=corner)
+    np.greater(tmp, wall.half_x - wall.radius, out=corner)
     np.abs(py, out=tmp)
-    np.greater(tmp, half_y - radius, out=other)
+    np.greater(tmp, wall.half_y - wall.radius, out=other)
     corner &= other
     if corner.any():
-        # Leave through the corner's circle instead: the larger root of |o + t d - c| = r.
-        cx, cy = pool.get(shape), pool.get(shape)
-        np.copysign(np.float32(half_x - radius), px, out=cx)
-        np.copysign(np.float32(half_y - radius), py, out=cy)
-        np.subtract(ox, cx, out=cx)  # o - c
-        np.subtract(oy, cy, out=cy)
-        a, b, c, e = pool.get(shape), pool.get(shape), tmp, pool.get(shape)
-        np.multiply(cx, cx, out=c)
-        np.multiply(cy, cy, out=e)
-        c += e
-        c -= radius * radius  # |o - c|^2 - r^2
-        np.multiply(dx, dx, out=a)
-        np.multiply(dy, dy, out=e)
-        a += e  # |d|^2
-        np.multiply(cx, dx, out=b)
-        np.multiply(cy, dy, out=e)
-        b += e  # (o - c) . d
-        c *= a
-        np.multiply(b, b, out=e)
-        np.subtract(e, c, out=c)  # discriminant / 4
-        np.maximum(c, 0.0, out=c)
-        np.sqrt(c, out=c)
-        c -= b
-        c /= a  # the larger root
-        np.copyto(t, c, where=corner)
-        for p, d, o, cc, n in ((px, dx, ox, cx, nx), (py, dy, oy, cy, ny)):
-            np.multiply(c, d, out=a)
-            a += cc  # o + t d - c
-            a *= 1.0 / radius
-            np.copyto(n, a, where=corner)
-            a *= radius
-            a -= cc
-            a += o
-            np.copyto(p, a, where=corner)
-    return t, px, py, nx, ny
+        _corner_exit(pool, ox, oy, dx, dy, wall, hit, corner)
+    return hit
 
 
-def along_wall(pool: Pool, px, py, half_x: float, half_y: float, radius: float):
-    """Coordinate along a rounded-rectangle wall (metres) from the middle of a long side to
-    the middle of a short side, continuous round the corner, per quadrant; and a cell
-    offset (intp) that differs between the four quadrants."""
+def _corner_exit(pool: Pool, ox, oy, dx, dy, wall: RoundedRect, hit: WallHit, corner: np.ndarray) -> None:
+    """Replace ``hit`` where ``corner`` (in place) by the exit through the corner's circle:
+    the larger root of |o + t d - c| = r."""
+    shape = dx.shape
+    radius = wall.radius
+    cx, cy = pool.get(shape), pool.get(shape)
+    np.copysign(np.float32(wall.half_x - radius), hit.x, out=cx)
+    np.copysign(np.float32(wall.half_y - radius), hit.y, out=cy)
+    np.subtract(ox, cx, out=cx)  # o - c
+    np.subtract(oy, cy, out=cy)
+    a, b, c, e = (pool.get(shape) for _ in range(4))
+    np.multiply(cx, cx, out=c)
+    np.multiply(cy, cy, out=e)
+    c += e
+    c -= radius * radius  # |o - c|^2 - r^2
+    np.multiply(dx, dx, out=a)
+    np.multiply(dy, dy, out=e)
+    a += e  # |d|^2
+    np.multiply(cx, dx, out=b)
+    np.multiply(cy, dy, out=e)
+    b += e  # (o - c) . d
+    c *= a
+    np.multiply(b, b, out=e)
+    np.subtract(e, c, out=c)  # discriminant / 4
+    np.maximum(c, 0.0, out=c)
+    np.sqrt(c, out=c)
+    c -= b
+    c /= a  # the larger root
+    np.copyto(hit.t, c, where=corner)
+    for p, d, o, cc, n in ((hit.x, dx, ox, cx, hit.nx), (hit.y, dy, oy, cy, hit.ny)):
+        np.multiply(c, d, out=a)
+        a += cc  # o + t d - c
+        a *= 1.0 / radius
+        np.copyto(n, a, where=corner)
+        a *= radius
+        a -= cc
+        a += o
+        np.copyto(p, a, where=corner)
+
+
+def along_wall(pool: Pool, px, py, wall: RoundedRect):
+    """Coordinate along ``wall`` (metres) from the middle of a long side to the middle of a
+    short side, continuous round the corner, per quadrant; and a cell offset (intp) that
+    differs between the four quadrants."""
+    half_x, half_y, radius = wall.half_x, wall.half_y, wall.radius
     shape = px.shape
     ax, ay, ex, ey = (pool.get(shape) for _ in range(4))
     np.abs(px, out=ax)

@@ -7,7 +7,7 @@ import numpy as np
 from sportanim.skeleton import JOINT_INDEX as J
 from sportanim.synth.camera import Camera
 from sportanim.synth.render.layout import inside_rink
-from sportanim.synth.render.rink import inverse_intrinsics
+from sportanim.synth.render.rays import pixel_to_ray
 
 
 def shadow_blobs(joints: np.ndarray) -> np.ndarray:
@@ -33,30 +33,15 @@ def shadow_blobs(joints: np.ndarray) -> np.ndarray:
 def shadow_light(blobs: np.ndarray, camera: Camera) -> dict:
     """Blob shadows as multipliers of the rink's colours: ``frame -> (y0, x0, light (h, w))``
     over a box around them (1 exactly outside the blobs and off the ice)."""
-    T, W, H = len(blobs), camera.width, camera.height
-    angle = np.linspace(0.0, 2 * np.pi, 16, endpoint=False)
-    ring = np.stack([np.cos(angle), np.sin(angle)], -1)  # (16, 2)
-    pts = blobs[:, :, None, :2] + blobs[:, :, None, 2:3] * ring  # (T, B, 16, 2)
-    pts = np.concatenate([pts, np.zeros(pts.shape[:-1] + (1,))], -1).reshape(T, -1, 3)
-    cam = camera.world_to_camera(pts)
-    K = camera.intrinsics
-    z = np.maximum(cam[..., 2], 1e-9)
-    u = K[:, 0, 0, None] * cam[..., 0] / z + K[:, 0, 1, None] * cam[..., 1] / z + K[:, 0, 2, None]
-    v = K[:, 1, 1, None] * cam[..., 1] / z + K[:, 1, 2, None]
-    behind = np.any(cam[..., 2] <= 0.05, 1)
-    with np.errstate(invalid="ignore"):
-        x0 = np.where(behind, 0, np.clip(np.floor(u.min(1)) - 1, 0, W)).astype(np.int64)
-        x1 = np.where(behind, W, np.clip(np.ceil(u.max(1)) + 1, 0, W)).astype(np.int64)
-        y0 = np.where(behind, 0, np.clip(np.floor(v.min(1)) - 1, 0, H)).astype(np.int64)
-        y1 = np.where(behind, H, np.clip(np.ceil(v.max(1)) + 1, 0, H)).astype(np.int64)
+    W, H = camera.width, camera.height
+    x0, x1, y0, y1 = _blob_boxes(blobs, camera)
     frames = np.flatnonzero(np.any(blobs[:, :, 3] > 0, 1) & (x1 > x0) & (y1 > y0))
     if len(frames) == 0:
         return {}
     # All boxes at once, padded to the largest.
     h, w = int((y1 - y0)[frames].max()), int((x1 - x0)[frames].max())
     bx0, by0 = np.minimum(x0[frames], W - w), np.minimum(y0[frames], H - h)
-    M = np.einsum("tji,tjk->tik", camera.rotation[frames], inverse_intrinsics(camera.intrinsics[frames]))
-    M = M.astype(np.float32)
+    M = pixel_to_ray(camera.intrinsics[frames], camera.rotation[frames]).astype(np.float32)
     C = camera.centre[frames].astype(np.float32)
     f32 = np.float32
     uu = (bx0[:, None] + np.arange(w)).astype(f32)[:, None, :] + f32(0.5)
@@ -74,6 +59,28 @@ def shadow_light(blobs: np.ndarray, camera: Camera) -> dict:
     np.maximum(light, f32(0.3), out=light)
     light[~((d[2] < 0) & inside_rink(X, Y))] = 1.0
     return {int(f): (int(by0[i]), int(bx0[i]), light[i]) for i, f in enumerate(frames)}
+
+
+def _blob_boxes(blobs: np.ndarray, camera: Camera) -> tuple[np.ndarray, ...]:
+    """Per frame ``(T,)`` int64 x0, x1, y0, y1: the pixel box round the blobs' outlines (the
+    whole image when some of them lie behind the camera)."""
+    T, W, H = len(blobs), camera.width, camera.height
+    angle = np.linspace(0.0, 2 * np.pi, 16, endpoint=False)
+    ring = np.stack([np.cos(angle), np.sin(angle)], -1)  # (16, 2)
+    pts = blobs[:, :, None, :2] + blobs[:, :, None, 2:3] * ring  # (T, B, 16, 2)
+    pts = np.concatenate([pts, np.zeros(pts.shape[:-1] + (1,))], -1).reshape(T, -1, 3)
+    cam = camera.world_to_camera(pts)
+    K = camera.intrinsics
+    z = np.maximum(cam[..., 2], 1e-9)
+    u = K[:, 0, 0, None] * cam[..., 0] / z + K[:, 0, 1, None] * cam[..., 1] / z + K[:, 0, 2, None]
+    v = K[:, 1, 1, None] * cam[..., 1] / z + K[:, 1, 2, None]
+    behind = np.any(cam[..., 2] <= 0.05, 1)
+    with np.errstate(invalid="ignore"):
+        x0 = np.where(behind, 0, np.clip(np.floor(u.min(1)) - 1, 0, W)).astype(np.int64)
+        x1 = np.where(behind, W, np.clip(np.ceil(u.max(1)) + 1, 0, W)).astype(np.int64)
+        y0 = np.where(behind, 0, np.clip(np.floor(v.min(1)) - 1, 0, H)).astype(np.int64)
+        y1 = np.where(behind, H, np.clip(np.ceil(v.max(1)) + 1, 0, H)).astype(np.int64)
+    return x0, x1, y0, y1
 
 
 def darken_ice(rgb: np.ndarray, fs: slice, rows: slice, shadows: dict) -> None:
