@@ -25,7 +25,7 @@ def surround_colour(pool: Pool, rays: Rays) -> tuple[list[np.ndarray], np.ndarra
     np.multiply(rays.dz, rays.dz, out=tmp)
     norm += tmp
     np.sqrt(norm, out=norm)
-    hit = rounded_exit(pool, rays.cx, rays.cy, rays.dx, rays.dy, RINK)
+    hit = rounded_exit(pool, rays, RINK)
     np.multiply(hit.t, rays.dz, out=h)
     h += rays.cz
     np.multiply(hit.t, norm, out=inv_fp)

@@ -68,29 +68,35 @@ def render(joints: np.ndarray, camera: Camera, appearance: Appearance,
         mark = pool.mark()
         rgb = rink_block(pool, camera, fs, rows)
         darken_ice(rgb, fs, rows, shadows)
-        for i, f in enumerate(range(fs.start, fs.stop)):
-            if f not in layers:
-                continue
-            y0, x0, premult, alpha = layers[f]
-            h, w = alpha.shape
-            a, b = max(y0, rows.start), min(y0 + h, rows.stop)
-            if b <= a:
-                continue
-            al = alpha[a - y0:b - y0]
-            pm = premult[a - y0:b - y0]
-            for c in range(3):
-                box = rgb[c, i, a - rows.start:b - rows.start, x0:x0 + w]
-                box *= 1.0 - al
-                box += pm[..., c]
-            mask[f, a:b, x0:x0 + w] = al > 0.5
+        _paste_body(rgb, mask, layers, fs, rows)
         tmp = pool.get(rgb.shape[1:])
-        for c in range(3):
+        for c in range(3):  # as to_uint8, in place
             np.clip(rgb[c], 0.0, 1.0, out=tmp)
             tmp *= 255.0
             tmp += 0.5
             np.copyto(frames[fs, rows, :, c], tmp, casting="unsafe")
         pool.release(mark)
     return frames, mask
+
+
+def _paste_body(rgb: np.ndarray, mask: np.ndarray, layers: dict, fs: slice, rows: slice) -> None:
+    """The body's layers (:func:`body_layers`) over a block of rink colours (planar
+    ``(3, F, h, W)``, in place), and its mask into ``mask`` ``(T, H, W)``."""
+    for i, f in enumerate(range(fs.start, fs.stop)):
+        if f not in layers:
+            continue
+        y0, x0, premult, alpha = layers[f]
+        h, w = alpha.shape
+        a, b = max(y0, rows.start), min(y0 + h, rows.stop)
+        if b <= a:
+            continue
+        al = alpha[a - y0:b - y0]
+        pm = premult[a - y0:b - y0]
+        for c in range(3):
+            box = rgb[c, i, a - rows.start:b - rows.start, x0:x0 + w]
+            box *= 1.0 - al
+            box += pm[..., c]
+        mask[f, a:b, x0:x0 + w] = al > 0.5
 
 
 def to_uint8(rgb: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ from typing import NamedTuple
 import numpy as np
 
 from sportanim.synth.render.pool import Pool
+from sportanim.synth.render.rays import Rays
 
 
 @dataclass(frozen=True)
@@ -64,22 +65,6 @@ STAIRS_COLOUR = np.array([0.30, 0.30, 0.32], np.float32)
 CROWD_MEAN = np.array([0.21, 0.19, 0.20], np.float32)
 POST_COLOUR = np.array([0.32, 0.33, 0.36], np.float32)
 
-_AD_BACKGROUNDS = np.array([
-    [0.95, 0.95, 0.94], [0.95, 0.95, 0.94], [0.93, 0.94, 0.96], [0.96, 0.95, 0.90],
-    [0.10, 0.25, 0.60], [0.75, 0.10, 0.12], [0.10, 0.45, 0.25], [0.12, 0.12, 0.14],
-    [0.95, 0.55, 0.10], [0.20, 0.55, 0.80]], np.float32)
-_AD_LOGOS = np.array([
-    [0.80, 0.10, 0.12], [0.10, 0.22, 0.62], [0.08, 0.08, 0.10], [0.95, 0.75, 0.10],
-    [0.96, 0.96, 0.96], [0.10, 0.55, 0.30], [0.55, 0.15, 0.60], [0.95, 0.45, 0.10]], np.float32)
-_SHIRTS = np.array([
-    [0.75, 0.12, 0.12], [0.12, 0.22, 0.55], [0.85, 0.85, 0.85], [0.10, 0.10, 0.11],
-    [0.20, 0.45, 0.25], [0.85, 0.65, 0.15], [0.45, 0.45, 0.48], [0.50, 0.20, 0.45],
-    [0.30, 0.55, 0.80], [0.80, 0.40, 0.30], [0.25, 0.18, 0.12], [0.90, 0.90, 0.60]], np.float32)
-_CROWD_SKIN = np.array([[0.85, 0.66, 0.52], [0.70, 0.50, 0.36], [0.45, 0.31, 0.21],
-                        [0.90, 0.74, 0.62]], np.float32)
-_SEATS = np.array([[0.45, 0.10, 0.12], [0.12, 0.20, 0.42], [0.30, 0.30, 0.33]], np.float32)
-
-
 class WallHit(NamedTuple):
     """Where rays leave a rounded rectangle: ray parameter, point and outward normal (x, y)."""
 
@@ -98,9 +83,10 @@ def inside_rink(x: np.ndarray, y: np.ndarray, margin: float = 0.0) -> np.ndarray
     return outside - RINK.radius < -margin
 
 
-def rounded_exit(pool: Pool, ox, oy, dx, dy, wall: RoundedRect) -> WallHit:
-    """Where rays from (``ox``, ``oy``) inside ``wall`` along (``dx``, ``dy``) leave it
-    (arrays from ``pool``): through a side, or else through a corner's circle."""
+def rounded_exit(pool: Pool, rays: Rays, wall: RoundedRect) -> WallHit:
+    """Where ``rays`` from inside ``wall`` leave it seen from above (arrays from ``pool``):
+    through a side, or else through a corner's circle."""
+    ox, oy, dx, dy = rays.cx, rays.cy, rays.dx, rays.dy
     shape = dx.shape
     t, px, py, nx, ny, tmp = (pool.get(shape) for _ in range(6))
     with np.errstate(divide="ignore", invalid="ignore"):  # a ray along an axis: t = inf
@@ -131,13 +117,14 @@ def rounded_exit(pool: Pool, ox, oy, dx, dy, wall: RoundedRect) -> WallHit:
     np.greater(tmp, wall.half_y - wall.radius, out=other)
     corner &= other
     if corner.any():
-        _corner_exit(pool, ox, oy, dx, dy, wall, hit, corner)
+        _corner_exit(pool, rays, wall, hit, corner)
     return hit
 
 
-def _corner_exit(pool: Pool, ox, oy, dx, dy, wall: RoundedRect, hit: WallHit, corner: np.ndarray) -> None:
+def _corner_exit(pool: Pool, rays: Rays, wall: RoundedRect, hit: WallHit, corner: np.ndarray) -> None:
     """Replace ``hit`` where ``corner`` (in place) by the exit through the corner's circle:
     the larger root of |o + t d - c| = r."""
+    ox, oy, dx, dy = rays.cx, rays.cy, rays.dx, rays.dy
     shape = dx.shape
     radius = wall.radius
     cx, cy = pool.get(shape), pool.get(shape)

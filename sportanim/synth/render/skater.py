@@ -84,6 +84,16 @@ class _FlatEnds(NamedTuple):
 
     length: np.ndarray
     stretch: np.ndarray
+    parts: np.ndarray  # (K,) bool: which parts have flat ends
+
+
+class _Batch(NamedTuple):
+    """The geometry a batch of frames draws, per (frame, part)."""
+
+    segs: Segments
+    flat: _FlatEnds
+    depth: _Depth
+    tiles: _Tiles
 
 
 class _Tiles(NamedTuple):
@@ -187,10 +197,10 @@ def _draw_frames(pool: Pool, clip: _Clip, group: list[int]) -> dict:
     gy0 = np.minimum(b.y0[g], clip.height - hn)
     ox = (gx0 * ss).astype(np.float64)[:, None]
     oy = (gy0 * ss).astype(np.float64)[:, None]
-    segs, flat, depth, tiles = _batch_geometry(clip, g, ox, oy, (hn * ss, wn * ss))
+    batch = _batch_geometry(clip, g, ox, oy, (hn * ss, wn * ss))
     mark = pool.mark()
-    zbuf = _depth_test(pool, segs, flat, depth, tiles, clip.parts.flat, (len(g), hn * ss, wn * ss))
-    premult, alpha = shade_samples(pool, zbuf, segs, clip.lights.frames(g), clip.parts.albedo,
+    zbuf = _depth_test(pool, batch, (len(g), hn * ss, wn * ss))
+    premult, alpha = shade_samples(pool, zbuf, batch.segs, clip.lights.frames(g), clip.parts.albedo,
                                    clip.parts.specular)
     if ss > 1:
         alpha = _downsample(alpha, ss)
@@ -204,18 +214,18 @@ def _draw_frames(pool: Pool, clip: _Clip, group: list[int]) -> dict:
 
 
 def _batch_geometry(clip: _Clip, g: np.ndarray, ox: np.ndarray, oy: np.ndarray,
-                    size: tuple[int, int]) -> tuple[Segments, _FlatEnds, _Depth, _Tiles]:
+                    size: tuple[int, int]) -> _Batch:
     """Per (frame, part) constants of frames ``g`` relative to their sample box at
     (``ox``, ``oy``) of ``size`` (hs, ws) samples."""
     s, parts = clip.screen, clip.parts
     eu, ev = s.ub[g] - s.ua[g], s.vb[g] - s.va[g]
     len2 = np.maximum(eu * eu + ev * ev, 1e-12)
     segs = Segments(s.ua[g] - ox, s.va[g] - oy, eu, ev, 1.0 / len2, s.ra[g], s.rb[g] - s.ra[g])
-    flat = _FlatEnds(np.sqrt(len2), np.where(parts.flat[None, :], s.flat_stretch[g], 0.0))
+    flat = _FlatEnds(np.sqrt(len2), np.where(parts.flat[None, :], s.flat_stretch[g], 0.0), parts.flat)
     wr = np.broadcast_to(0.5 * (parts.radius_a + parts.radius_b), (len(g), len(parts.flat)))
     depth = _Depth(near=(s.za[g] - s.z_ref[g, None]) * _DEPTH_SCALE, slope=(s.zb[g] - s.za[g]) * _DEPTH_SCALE,
                    bulge=wr * _DEPTH_SCALE)
-    return segs, flat, depth, _tiles(s, g, ox, oy, size)
+    return _Batch(segs, flat, depth, _tiles(s, g, ox, oy, size))
 
 
 def _tiles(s: _Screen, g: np.ndarray, ox: np.ndarray, oy: np.ndarray, size: tuple[int, int]) -> _Tiles:
@@ -229,8 +239,7 @@ def _tiles(s: _Screen, g: np.ndarray, ox: np.ndarray, oy: np.ndarray, size: tupl
                   np.where(vg, y_hi - y_lo, 0).max(0).astype(np.int64))
 
 
-def _depth_test(pool: Pool, segs: Segments, flat: _FlatEnds, depth: _Depth, tiles: _Tiles,
-                flat_parts: np.ndarray, shape: tuple[int, int, int]) -> ZBuffer:
+def _depth_test(pool: Pool, batch: _Batch, shape: tuple[int, int, int]) -> ZBuffer:
     """The z-buffer of a batch of frames ``shape`` (F, hs, ws). Each part's box in each frame
     is padded to a common size per batch of parts of similar sizes: parts are drawn a batch
     at a time, and the z-buffer takes the minimum key over them with an unbuffered
@@ -238,7 +247,7 @@ def _depth_test(pool: Pool, segs: Segments, flat: _FlatEnds, depth: _Depth, tile
     zbuf = ZBuffer(pool.get(shape), pool.get(shape))
     zbuf.key.fill(np.inf)
     zbuf.sdf.fill(1e9)
-    area = tiles.width * tiles.height
+    area = batch.tiles.width * batch.tiles.height
     order = [k for k in np.argsort(-area, kind="stable") if area[k] > 0]
     batches = []
     for k in order:
@@ -248,15 +257,14 @@ def _depth_test(pool: Pool, segs: Segments, flat: _FlatEnds, depth: _Depth, tile
             batches.append([k])
     for ks in batches:
         m = pool.mark()
-        _draw_parts(pool, zbuf, segs, flat if flat_parts[ks].any() else None, depth, tiles, np.array(ks))
+        _draw_parts(pool, zbuf, batch, np.array(ks))
         pool.release(m)
     return zbuf
 
 
-def _draw_parts(pool: Pool, zbuf: ZBuffer, segs: Segments, flat: _FlatEnds | None, depth: _Depth,
-                tiles: _Tiles, ks: np.ndarray) -> None:
-    """Parts ``ks`` into the z-buffer: their signed distances and depth keys over their
-    tiles (``flat`` None when none of them has flat ends)."""
+def _draw_parts(pool: Pool, zbuf: ZBuffer, batch: _Batch, ks: np.ndarray) -> None:
+    """Parts ``ks`` into the z-buffer: their signed distances and depth keys over their tiles."""
+    segs, depth, tiles = batch.segs, batch.depth, batch.tiles
     f32 = np.float32
     F, hs, ws = zbuf.key.shape
     Kb = len(ks)
@@ -271,7 +279,7 @@ def _draw_parts(pool: Pool, zbuf: ZBuffer, segs: Segments, flat: _FlatEnds | Non
     np.add(ys * ws + (np.arange(F) * (hs * ws)).reshape(1, F, 1, 1), xs, out=idx)
     gx = xs.astype(f32) + (f32(0.5) - _columns(segs.u, ks))  # (Kb, F, 1, tw): from the first end
     gy = ys.astype(f32) + (f32(0.5) - _columns(segs.v, ks))  # (Kb, F, th, 1)
-    t, d2, r = _closest_on_axis(pool, segs, flat, ks, gx, gy)
+    t, d2, r = _closest_on_axis(pool, segs, batch.flat if batch.flat.parts[ks].any() else None, ks, gx, gy)
     sdf = pool.get(shp)
     np.sqrt(d2, out=sdf)
     sdf -= r
@@ -301,7 +309,7 @@ def _closest_on_axis(pool: Pool, segs: Segments, flat: _FlatEnds | None, ks: np.
                      gy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per sample of parts ``ks``' tiles (``gx``, ``gy``: from the first end): the axis
     parameter of the closest point (0..1), the squared distance to it (samples^2) and the
-    radius there."""
+    radius there; ``flat`` None when none of these parts has flat ends."""
     shp = np.broadcast_shapes(gx.shape, gy.shape)
     t, qx, qy = (pool.get(shp) for _ in range(3))
     np.multiply(gx, _columns(segs.du * segs.inv_len2, ks), out=t)

@@ -8,9 +8,23 @@ import functools
 import numpy as np
 
 from sportanim.synth.render.layout import (
-    CROWD_TABLE_ROWS, CROWD_TABLE_SEATS, KICK_PLATE, PANEL_TABLE, SECTION_SEATS, STAIRS_COLOUR, STANDS_DARK, TOP_RAIL,
-    _AD_BACKGROUNDS, _AD_LOGOS, _CROWD_SKIN, _SEATS, _SHIRTS)
+    CROWD_TABLE_ROWS, CROWD_TABLE_SEATS, KICK_PLATE, PANEL_TABLE, SECTION_SEATS, STAIRS_COLOUR, STANDS_DARK, TOP_RAIL)
 from sportanim.synth.render.pool import Pool
+
+_AD_BACKGROUNDS = np.array([
+    [0.95, 0.95, 0.94], [0.95, 0.95, 0.94], [0.93, 0.94, 0.96], [0.96, 0.95, 0.90],
+    [0.10, 0.25, 0.60], [0.75, 0.10, 0.12], [0.10, 0.45, 0.25], [0.12, 0.12, 0.14],
+    [0.95, 0.55, 0.10], [0.20, 0.55, 0.80]], np.float32)
+_AD_LOGOS = np.array([
+    [0.80, 0.10, 0.12], [0.10, 0.22, 0.62], [0.08, 0.08, 0.10], [0.95, 0.75, 0.10],
+    [0.96, 0.96, 0.96], [0.10, 0.55, 0.30], [0.55, 0.15, 0.60], [0.95, 0.45, 0.10]], np.float32)
+_SHIRTS = np.array([
+    [0.75, 0.12, 0.12], [0.12, 0.22, 0.55], [0.85, 0.85, 0.85], [0.10, 0.10, 0.11],
+    [0.20, 0.45, 0.25], [0.85, 0.65, 0.15], [0.45, 0.45, 0.48], [0.50, 0.20, 0.45],
+    [0.30, 0.55, 0.80], [0.80, 0.40, 0.30], [0.25, 0.18, 0.12], [0.90, 0.90, 0.60]], np.float32)
+_CROWD_SKIN = np.array([[0.85, 0.66, 0.52], [0.70, 0.50, 0.36], [0.45, 0.31, 0.21],
+                        [0.90, 0.74, 0.62]], np.float32)
+_SEATS = np.array([[0.45, 0.10, 0.12], [0.12, 0.20, 0.42], [0.30, 0.30, 0.33]], np.float32)
 
 
 def _box_blur(x: np.ndarray, radius: int, passes: int) -> np.ndarray:
@@ -26,11 +40,17 @@ def _box_blur(x: np.ndarray, radius: int, passes: int) -> np.ndarray:
 
 @functools.cache
 def ice_textures() -> tuple[np.ndarray, np.ndarray]:
-    """Ice textures: smooth noise (128 x 128) and skate scratches (256 x 256), periodic."""
+    """Ice textures: smooth noise (512 x 512) and skate scratches (256 x 256), periodic."""
     rng = np.random.default_rng(20240611)
+    noise = _smooth_noise(rng)
+    return noise.astype(np.float32), _scratches(rng).astype(np.float32)
+
+
+def _smooth_noise(rng: np.random.Generator) -> np.ndarray:
+    """Blurred white noise (128 x 128) in [-1, 1], upsampled 4x (bilinear, periodic) so
+    that a nearest-texel lookup is smooth enough."""
     noise = _box_blur(rng.standard_normal((128, 128)), 2, 3)
     noise /= np.abs(noise).max()
-    # Upsampled 4x (bilinear, periodic) so that a nearest-texel lookup is smooth enough.
     up = np.zeros((512, 512))
     for i in range(4):
         for j in range(4):
@@ -41,10 +61,13 @@ def ice_textures() -> tuple[np.ndarray, np.ndarray]:
             c = np.roll(a, -1, 0)
             d = np.roll(c, -1, 1)
             up[i::4, j::4] = (a * (1 - fx) + b * fx) * (1 - fy) + (c * (1 - fx) + d * fx) * fy
-    noise = up
-    n = 256
+    return up
+
+
+def _scratches(rng: np.random.Generator, n: int = 256) -> np.ndarray:
+    """Thin arcs of random circles, each drawn in a window round its middle, softened."""
     scratch = np.zeros((n, n))
-    for _ in range(70):  # thin arcs of random circles, each drawn in a window round its middle
+    for _ in range(70):
         cx, cy = rng.uniform(0, n, 2)
         radius = rng.uniform(30, 400)
         dirx, diry = rng.standard_normal(2)
@@ -64,24 +87,29 @@ def ice_textures() -> tuple[np.ndarray, np.ndarray]:
         rows, cols = np.arange(y0, y0 + size) % n, np.arange(x0, x0 + size) % n
         window = scratch[np.ix_(rows, cols)]
         scratch[np.ix_(rows, cols)] = np.maximum(window, strength * line)
-    scratch = _box_blur(scratch, 1, 1) * 0.7 + scratch * 0.3
-    return noise.astype(np.float32), scratch.astype(np.float32)
+    return _box_blur(scratch, 1, 1) * 0.7 + scratch * 0.3
 
 
 def _planar_table(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(x, np.float32).T)
 
 
-def _make_tables():
-    """Advertising panels and spectators, drawn once (lookup tables indexed by cell)."""
-    rng = np.random.default_rng(7)
+def _panel_table(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Per advertising panel: background and logo colours (planar), the logo's half width
+    (of the panel's) and half height (metres)."""
     n = PANEL_TABLE
-    panels = {
+    return {
         "bg": _planar_table(_AD_BACKGROUNDS[rng.integers(len(_AD_BACKGROUNDS), size=n)]),
         "logo": _planar_table(_AD_LOGOS[rng.integers(len(_AD_LOGOS), size=n)]),
-        "half_w": rng.uniform(0.18, 0.38, n).astype(np.float32),  # of the panel's width
-        "half_h": ((TOP_RAIL - KICK_PLATE) * rng.uniform(0.12, 0.26, n)).astype(np.float32),  # metres
+        "half_w": rng.uniform(0.18, 0.38, n).astype(np.float32),
+        "half_h": ((TOP_RAIL - KICK_PLATE) * rng.uniform(0.12, 0.26, n)).astype(np.float32),
     }
+
+
+def _crowd_table(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Per seat (row-major over CROWD_TABLE_ROWS x CROWD_TABLE_SEATS): whether it is an aisle,
+    occupied or empty, the spectator's shirt and skin, the seat's colour (planar), and the
+    mean colour of the whole cell, seen from afar."""
     rows, seats = CROWD_TABLE_ROWS, CROWD_TABLE_SEATS
     seat = np.arange(seats)[None, :].repeat(rows, 0)
     row = np.arange(rows)[:, None].repeat(seats, 1)
@@ -95,16 +123,20 @@ def _make_tables():
     dark = STANDS_DARK
     mean = dark + occ * (0.42 * (shirt - dark) + 0.12 * (skin - dark)) + 0.35 * empty * (seat_colour - dark) \
         + 0.6 * aisle[..., None] * (STAIRS_COLOUR - dark)
-    crowd = {
+    return {
         "mean": _planar_table(mean.reshape(-1, 3)), "shirt": _planar_table(shirt.reshape(-1, 3)),
         "skin": _planar_table(skin.reshape(-1, 3)), "seat": _planar_table(seat_colour.reshape(-1, 3)),
         "occupied": occupied.reshape(-1).astype(np.float32), "empty": empty.reshape(-1).astype(np.float32),
         "aisle": aisle.reshape(-1),
     }
-    return panels, crowd
 
 
-PANELS, CROWD = _make_tables()
+def _tables() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    rng = np.random.default_rng(7)  # one stream: panels first, then the crowd
+    return _panel_table(rng), _crowd_table(rng)
+
+
+PANELS, CROWD = _tables()  # lookup tables indexed by cell
 
 
 def sample_bilinear(pool: Pool, tex: np.ndarray, x: np.ndarray, y: np.ndarray, out: np.ndarray) -> np.ndarray:
