@@ -18,6 +18,12 @@ shading (ambient + sky + one directional light + a fill from the camera + a spec
 Everything is vectorised numpy in float32, working in place in reused scratch arrays
 (fresh memory is slow to touch on some machines). Outputs are deterministic: only
 elementwise arithmetic and square roots make pixel values.
+
+Modules: ``compose`` (the public functions: whole frames), ``appearance``; the rink:
+``layout`` (sizes, colours, wall geometry), ``rays``, ``rink`` (rows of ice vs the rest),
+``ice``, ``boards`` (boards and glass), ``stands`` (crowd and roof), ``textures``; the
+skater: ``body`` (capsules), ``skater`` (z-buffer), ``shading``, ``shadow``; and the
+scratch ``pool`` with in-place ``planar`` helpers.
 """
 
 from sportanim.synth.render.appearance import Appearance

@@ -31,12 +31,7 @@ def surround_colour(pool: Pool, rays: Rays) -> tuple[list[np.ndarray], np.ndarra
     np.multiply(hit.t, norm, out=inv_fp)
     np.divide(rays.focal, inv_fp, out=inv_fp)
     col = [pool.get(shape) for _ in range(3)]
-    lowest, highest = h.min(1), h.max(1)
-    stand_rows = np.flatnonzero(highest > BOARD_HEIGHT)
-    if len(stand_rows) >= 0.8 * len(h):
-        stand_rows = np.arange(len(h))  # cheaper than gathering the rows
-    board_rows = np.flatnonzero((lowest <= BOARD_HEIGHT) & (highest >= 0.0))
-    glass_rows = np.flatnonzero((lowest < GLASS_TOP) & (highest > BOARD_HEIGHT))
+    stand_rows, board_rows, glass_rows = _rows_reaching(h)
     # Where along the wall: only needed by the boards and the glass (a few rows).
     wall_rows = np.union1d(board_rows, glass_rows)
     along, side = along_wall(pool, take_rows(pool, hit.x, wall_rows), take_rows(pool, hit.y, wall_rows), RINK)
@@ -64,6 +59,18 @@ def surround_colour(pool: Pool, rays: Rays) -> tuple[list[np.ndarray], np.ndarra
         put_rows(pool, col, board_rows, bcol, below if len(stand_rows) else None)
         pool.release(mark)
     return col, h
+
+
+def _rows_reaching(h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Image rows some of whose rays pass over the boards, meet the boards, meet the glass
+    (``h``: heights where the rays cross the boards' wall, ``(n, W)``)."""
+    lowest, highest = h.min(1), h.max(1)
+    stand_rows = np.flatnonzero(highest > BOARD_HEIGHT)
+    if len(stand_rows) >= 0.8 * len(h):
+        stand_rows = np.arange(len(h))  # cheaper than gathering the rows
+    board_rows = np.flatnonzero((lowest <= BOARD_HEIGHT) & (highest >= 0.0))
+    glass_rows = np.flatnonzero((lowest < GLASS_TOP) & (highest > BOARD_HEIGHT))
+    return stand_rows, board_rows, glass_rows
 
 
 def _over_boards(pool: Pool, rays: Rays, hit: WallHit, h: np.ndarray, norm: np.ndarray) -> OverBoards:
@@ -108,6 +115,8 @@ def _glass(pool: Pool, col, along, h, inv_fp) -> None:
 
 
 def _board_colour(pool: Pool, along, side, h, inv_fp) -> list[np.ndarray]:
+    """The boards (planar): advertising panels with a logo each, seams between them, the
+    kick plate below and the top rail above."""
     shape = along.shape
     p, fu, tmp, sd = (pool.get(shape) for _ in range(4))
     np.multiply(along, 1.0 / PANEL_WIDTH, out=p)

@@ -32,7 +32,7 @@ def take_rows(pool: Pool, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 
 def put_rows(pool: Pool, dst: list[np.ndarray], rows: np.ndarray, src: list[np.ndarray],
-              where: np.ndarray | None = None) -> None:
+             where: np.ndarray | None = None) -> None:
     """dst[c][rows] = src[c] (only where ``where``, an array shaped like ``src[c]``)."""
     whole = len(rows) == len(dst[0])
     for c in range(3):

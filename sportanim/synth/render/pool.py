@@ -41,6 +41,7 @@ _LOCAL = threading.local()
 
 
 def scratch_pool() -> Pool:
+    """This thread's pool, every array free again (worker threads each get their own)."""
     pool = getattr(_LOCAL, "pool", None)
     if pool is None:
         pool = _LOCAL.pool = Pool()

@@ -87,15 +87,6 @@ class _FlatEnds(NamedTuple):
     parts: np.ndarray  # (K,) bool: which parts have flat ends
 
 
-class _Batch(NamedTuple):
-    """The geometry a batch of frames draws, per (frame, part)."""
-
-    segs: Segments
-    flat: _FlatEnds
-    depth: _Depth
-    tiles: _Tiles
-
-
 class _Tiles(NamedTuple):
     """Each part's box in each frame's sample box ``(F, K)`` (float), and the largest width
     and height of each part's boxes over the frames ``(K,)`` int64."""
@@ -104,6 +95,15 @@ class _Tiles(NamedTuple):
     y_lo: np.ndarray
     width: np.ndarray
     height: np.ndarray
+
+
+class _Batch(NamedTuple):
+    """The geometry a batch of frames draws, per (frame, part)."""
+
+    segs: Segments
+    flat: _FlatEnds
+    depth: _Depth
+    tiles: _Tiles
 
 
 def body_layers(joints: np.ndarray, camera: Camera, appearance: Appearance, ss: int) -> dict:
@@ -132,6 +132,7 @@ def body_layers(joints: np.ndarray, camera: Camera, appearance: Appearance, ss: 
 
 
 def _project(parts: BodyParts, camera: Camera, ss: int) -> _Screen:
+    """The parts in the image, ``ss`` samples per pixel side."""
     K = np.asarray(camera.intrinsics, np.float64)
     Ac, Bc = camera.world_to_camera(parts.a), camera.world_to_camera(parts.b)
     valid = (Ac[..., 2] > _NEAR) & (Bc[..., 2] > _NEAR)
@@ -229,6 +230,7 @@ def _batch_geometry(clip: _Clip, g: np.ndarray, ox: np.ndarray, oy: np.ndarray,
 
 
 def _tiles(s: _Screen, g: np.ndarray, ox: np.ndarray, oy: np.ndarray, size: tuple[int, int]) -> _Tiles:
+    """The parts' sample boxes clipped to the batch's box, and their largest sizes."""
     hs, ws = size
     x_lo = np.clip(np.floor(s.lo_u[g] - ox), 0, ws)
     x_hi = np.clip(np.ceil(s.hi_u[g] - ox), 0, ws)
