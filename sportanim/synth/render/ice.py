@@ -58,7 +58,9 @@ def _shade(pool: Pool, X, Y, inv_fp) -> np.ndarray:
     """Brightness of the bare ice: smooth noise, and fine scratches faded out where a pixel
     covers several of them (footprint > 2-4 cm)."""
     shape = X.shape
-    shade, a, b = (pool.get(shape) for _ in range(3))
+    shade = pool.get(shape)
+    mark = pool.mark()  # the rest are temporaries
+    a, b = pool.get(shape), pool.get(shape)
     np.multiply(X, 1 / NOISE_TEXEL, out=a)
     np.multiply(Y, 1 / NOISE_TEXEL, out=b)
     noise, scratches = ice_textures()
@@ -81,13 +83,16 @@ def _shade(pool: Pool, X, Y, inv_fp) -> np.ndarray:
         scratch *= fade
         scratch *= 0.06
         shade += scratch
+    pool.release(mark)
     return shade
 
 
 def _markings(pool: Pool, X, Y, inv_fp) -> tuple[np.ndarray, np.ndarray]:
     """Coverage of the red and of the blue markings, faint (MARK_ALPHA), blue over red."""
     shape = X.shape
-    ax, ay, red, blue, dist, cov, rad = (pool.get(shape) for _ in range(7))
+    red, blue = pool.get(shape), pool.get(shape)
+    mark = pool.mark()  # the rest are temporaries
+    ax, ay, dist, cov, rad = (pool.get(shape) for _ in range(5))
     np.abs(X, out=ax)
     np.abs(Y, out=ay)
 
@@ -127,4 +132,5 @@ def _markings(pool: Pool, X, Y, inv_fp) -> tuple[np.ndarray, np.ndarray]:
     np.minimum(red, dist, out=red)
     red *= MARK_ALPHA
     blue *= MARK_ALPHA
+    pool.release(mark)
     return red, blue

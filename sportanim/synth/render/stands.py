@@ -72,7 +72,9 @@ def _row_hit(pool: Pool, rays: OverBoards) -> _RowHit:
     each a step ROW_RISE up and ROW_DEPTH back; a ray meets the first row whose spectators'
     heads (PERSON_HEIGHT above its step) it passes below."""
     shape = rays.dx.shape
-    z0, a0, b0, k, lv, tmp = (pool.get(shape) for _ in range(6))
+    z0, k, lv = (pool.get(shape) for _ in range(3))
+    mark = pool.mark()  # the rest are temporaries
+    a0, b0, tmp = (pool.get(shape) for _ in range(3))
     np.multiply(rays.rise, STANDS_GAP, out=z0)
     z0 += rays.h  # height at the barrier / first row
     np.subtract(z0, STANDS_BASE + PERSON_HEIGHT, out=a0)
@@ -91,6 +93,7 @@ def _row_hit(pool: Pool, rays: OverBoards) -> _RowHit:
     np.subtract(z0, STANDS_BASE, out=lv)
     np.multiply(k, b0, out=tmp)
     lv -= tmp
+    pool.release(mark)
     return _RowHit(k, lv, z0)
 
 
