@@ -76,12 +76,9 @@ def _rows_reaching(h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _over_boards(pool: Pool, rays: Rays, hit: WallHit, h: np.ndarray, norm: np.ndarray) -> OverBoards:
     """The rays as they carry on outwards from the boards' wall."""
     rate, rise = pool.get(h.shape), pool.get(h.shape)
-    mark = pool.mark()
-    tmp = pool.get(h.shape)
     np.multiply(rays.dx, hit.nx, out=rate)
-    np.multiply(rays.dy, hit.ny, out=tmp)
-    rate += tmp
-    pool.release(mark)
+    np.multiply(rays.dy, hit.ny, out=rise)
+    rate += rise
     np.maximum(rate, 1e-6, out=rate)
     np.divide(rays.dz, rate, out=rise)
     return OverBoards(rays.dx, rays.dy, hit.t, h, rise, rate, norm, rays.cx, rays.cy, rays.focal)

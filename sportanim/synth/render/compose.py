@@ -79,6 +79,14 @@ def render(joints: np.ndarray, camera: Camera, appearance: Appearance,
     return frames, mask
 
 
+def to_uint8(rgb: np.ndarray) -> np.ndarray:
+    """Float colours in [0, 1] -> uint8, rounded exactly as :func:`render` converts."""
+    x = np.clip(np.asarray(rgb, np.float32), 0.0, 1.0)
+    x *= 255.0
+    x += 0.5
+    return x.astype(np.uint8)
+
+
 def _paste_body(rgb: np.ndarray, mask: np.ndarray, layers: dict, fs: slice, rows: slice) -> None:
     """The body's layers (:func:`body_layers`) over a block of rink colours (planar
     ``(3, F, h, W)``, in place), and its mask into ``mask`` ``(T, H, W)``."""
@@ -97,14 +105,6 @@ def _paste_body(rgb: np.ndarray, mask: np.ndarray, layers: dict, fs: slice, rows
             box *= 1.0 - al
             box += pm[..., c]
         mask[f, a:b, x0:x0 + w] = al > 0.5
-
-
-def to_uint8(rgb: np.ndarray) -> np.ndarray:
-    """Float colours in [0, 1] -> uint8, rounded exactly as :func:`render` converts."""
-    x = np.clip(np.asarray(rgb, np.float32), 0.0, 1.0)
-    x *= 255.0
-    x += 0.5
-    return x.astype(np.uint8)
 
 
 def _blocks(T: int, H: int, W: int):

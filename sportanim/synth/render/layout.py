@@ -65,6 +65,7 @@ STAIRS_COLOUR = np.array([0.30, 0.30, 0.32], np.float32)
 CROWD_MEAN = np.array([0.21, 0.19, 0.20], np.float32)
 POST_COLOUR = np.array([0.32, 0.33, 0.36], np.float32)
 
+
 class WallHit(NamedTuple):
     """Where rays leave a rounded rectangle: ray parameter, point and outward normal (x, y)."""
 
