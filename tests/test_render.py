@@ -214,3 +214,22 @@ def test_a_skater_out_of_view_leaves_the_rink_untouched():
     frames, mask = render(joints, cam, APP)
     assert not mask.any()
     np.testing.assert_array_equal(frames, to_uint8(render_rink(cam)))
+
+
+def test_scratch_arrays_are_reused_from_batch_to_batch():
+    """Each batch of frames gives its scratch arrays back: three times the frames (three rink
+    blocks of 16 frames, a bigger body batch) need no more of them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sportanim.synth.render.pool import scratch_pool
+
+    def arrays_used(T):  # in a fresh thread: a pool of its own, empty at first
+        joints = skater(T)
+        render(joints, orbit(joints, np.zeros(T)), APP)
+        return {dtype: len(arrays) for dtype, arrays in scratch_pool().arrays.items()}
+
+    counts = []
+    for T in (16, 48):
+        with ThreadPoolExecutor(1) as thread:
+            counts.append(thread.submit(arrays_used, T).result())
+    assert counts[0] and counts[1] == counts[0]
