@@ -28,9 +28,7 @@ def import_mtvcrafter_command(
     from sportanim.data.upstream import import_mtvcrafter
     records = run(import_mtvcrafter, file, out, size=size, frames=frames,
                   overwrite=overwrite, show_progress=not quiet)
-    flagged = [record.id for record in records if not record.quality.get("passed", True)]
-    say(f"wrote {len(records)} clips to {out}"
-        + (f"; quality flags on {', '.join(flagged)} (see manifest)" if flagged else ""))
+    _say_written(records, out)
 
 
 @app.command("import-fsjump3d")
@@ -50,9 +48,7 @@ def import_fsjump3d_command(
 
     records = run(import_fsjump3d, root, out, fps=fps, frames=frames, size=size, seed=seed, split=split,
                   overwrite=overwrite, show_progress=not quiet)
-    flagged = [record.id for record in records if not record.quality.get("passed", True)]
-    say(f"wrote {len(records)} clips to {out}"
-        + (f"; quality flags on {', '.join(flagged)} (see manifest)" if flagged else ""))
+    _say_written(records, out)
 
 
 @app.command("split")
@@ -120,3 +116,9 @@ def _print_build_summary(report) -> None:
         f"({len(report.new)} new, {reused} already built; {failed} failing quality "
         f"gates, see manifest); {len(report.skipped)} input(s) skipped"
         + ("" if report.clips else "; nothing could be built"))
+
+
+def _say_written(records, out: Path) -> None:
+    flagged = [record.id for record in records if not record.quality.get("passed", True)]
+    say(f"wrote {len(records)} clips to {out}"
+        + (f"; quality flags on {', '.join(flagged)} (see manifest)" if flagged else ""))
