@@ -129,3 +129,45 @@ def test_sizes_are_bounded_before_anything_is_allocated(tmp_path, args, words):
     result = CliRunner().invoke(app, args)
     _one_line_error(result, *words)
     assert not (tmp_path / "out").exists() and not (tmp_path / "run").exists()
+
+
+def _growth_mb(setup: str, code: str) -> tuple[int, str, int]:
+    """(exit code, stderr's last message line, growth of the peak RSS in MB while ``code`` ran
+    after ``setup``) in a fresh interpreter: imports are not counted."""
+    import subprocess
+    import sys
+
+    rss = "__import__('resource').getrusage(__import__('resource').RUSAGE_SELF).ru_maxrss // 1024"
+    script = f"{setup}\nimport sys\nbefore = {rss}\n{code}\nprint({rss} - before, file=sys.stderr)"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    lines = done.stderr.strip().splitlines()
+    return done.returncode, lines[-2] if len(lines) > 1 else done.stderr, int(lines[-1])
+
+
+@pytest.mark.parametrize("payload", [
+    b"c__builtin__\nbytearray\n(I2000000000\ntR.",  # protocol 0: bytearray(2e9) via REDUCE, 35 bytes
+    b"c__builtin__\nbytes\n(I2000000000\ntR.",
+    b"cnumpy\nndarray\n((I2000000000\nttR.",  # numpy.ndarray((2e9,))
+    b"cnumpy.core.multiarray\n_reconstruct\n(cnumpy\nndarray\n(I2000000000\ntS'b'\ntR.",
+])
+def test_a_tiny_pickle_asking_for_gigabytes_is_refused_before_allocating(tmp_path, payload):
+    (tmp_path / "bomb.pkl").write_bytes(payload)
+    code = ("try:\n"
+            f"    load_upstream_pkl({str(tmp_path / 'bomb.pkl')!r})\n"
+            "except ValueError as error:\n"
+            "    print(error, file=sys.stderr)")
+    returncode, message, grown_mb = _growth_mb("from sportanim.data.upstream import load_upstream_pkl", code)
+    assert returncode == 0 and "bomb.pkl" in message and "bytes" in message, message
+    assert grown_mb < 300, f"peak RSS grew by {grown_mb} MB"
+
+
+def test_real_pickles_still_load_within_the_budget(tmp_path):
+    import pickle
+
+    samples = [{"video_path": "v.mp4", "pose": np.zeros((49, 24, 3), np.float32), "video_length": 49,
+                "video_height": 64, "video_width": 64}]
+    from sportanim.data.upstream import load_upstream_pkl
+
+    for protocol in (0, 2, 5):
+        (tmp_path / "ok.pkl").write_bytes(pickle.dumps(samples, protocol=protocol))
+        assert load_upstream_pkl(tmp_path / "ok.pkl")[0]["pose"].shape == (49, 24, 3)

@@ -54,41 +54,77 @@ class UnsafePickleError(pickle.UnpicklingError, ValueError):
 # ---------------------------------------------------------------------- restricted pickle
 
 
-def _allowed_globals() -> dict[tuple[str, str], object]:
+def _allowed_globals(budget: int, source: str) -> dict[tuple[str, str], object]:
     """(module, name) -> object for every global a pickle of plain data + numpy may use.
 
     Both spellings of numpy's multiarray module map to the installed one, so a file
-    written by numpy 1.x (``numpy.core``) or 2.x (``numpy._core``) loads on either."""
+    written by numpy 1.x (``numpy.core``) or 2.x (``numpy._core``) loads on either. The
+    constructors that take a size (``bytearray(n)``, ``bytes(n)``, an array of a shape) are
+    wrapped to refuse more than ``budget`` bytes: a pickle's data is stored inline, so a
+    35-byte file asking for gigabytes is an attack, refused before anything is allocated."""
     try:
         from numpy._core import multiarray, numeric
     except ImportError:  # numpy 1.x
         from numpy.core import multiarray, numeric
+
+    def check(nbytes: int, what: str) -> None:
+        if nbytes > budget:
+            raise UnsafePickleError(f"{source}: the pickle asks for a {what} of {nbytes:,} bytes, more than a "
+                                    f"file of its size can hold ({budget:,}); refusing it before allocating")
+
+    def sized(kind: type):
+        def make(*args):
+            if args and isinstance(args[0], (int, np.integer)) and not isinstance(args[0], bool):
+                check(int(args[0]), kind.__name__)
+            return kind(*args)
+        return make
+
+    def array_bytes(shape, dtype) -> int:
+        shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+        return int(np.prod([int(n) for n in shape], dtype=object)) * np.dtype(dtype).itemsize
+
+    def ndarray(shape, dtype=float, *args):
+        check(array_bytes(shape, dtype), "numpy array")
+        return np.ndarray(shape, dtype, *args)
+
+    def reconstruct(subtype, shape, dtype):
+        check(array_bytes(shape, dtype), "numpy array")
+        return multiarray._reconstruct(np.ndarray if subtype is ndarray else subtype, shape, dtype)
+
     allowed: dict[tuple[str, str], object] = {
-        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "ndarray"): ndarray,
         ("numpy", "dtype"): np.dtype,
         ("_codecs", "encode"): codecs.encode,  # bytes in protocol <= 2
     }
     for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        allowed[(module, "_reconstruct")] = multiarray._reconstruct
+        allowed[(module, "_reconstruct")] = reconstruct
         allowed[(module, "scalar")] = multiarray.scalar  # numpy scalars, e.g. np.int64(127)
     for module in ("numpy.core.numeric", "numpy._core.numeric"):
         allowed[(module, "_frombuffer")] = numeric._frombuffer  # arrays in protocol 5
     for module in ("builtins", "__builtin__"):  # protocol 0/1 spell plain types as globals
-        for kind in (set, frozenset, complex, bytearray, list, dict, tuple, int, float, str,
-                     bytes, bool):
+        for kind in (set, frozenset, complex, list, dict, tuple, int, float, str, bool):
             allowed[(module, kind.__name__)] = kind
+        for kind in (bytearray, bytes):
+            allowed[(module, kind.__name__)] = sized(kind)
     return allowed
 
 
 class RestrictedUnpickler(pickle.Unpickler):
     """A ``pickle.Unpickler`` whose ``find_class`` admits only numpy arrays/dtypes/scalars
     and plain builtin types; any other global raises ``UnsafePickleError`` before it is
-    imported or called. ``source`` names the file in error messages."""
+    imported or called. ``source`` names the file in error messages; ``budget`` (bytes,
+    default: a few times the file's size) bounds what a sized constructor may allocate."""
 
-    def __init__(self, file: io.BufferedIOBase, source: str | os.PathLike) -> None:
+    def __init__(self, file: io.BufferedIOBase, source: str | os.PathLike, budget: int | None = None) -> None:
         super().__init__(file)
         self._source = str(source)
-        self._allowed = _allowed_globals()
+        if budget is None:
+            try:
+                size = os.fstat(file.fileno()).st_size
+            except (AttributeError, OSError):  # an in-memory file
+                size = len(file.getbuffer()) if hasattr(file, "getbuffer") else 0
+            budget = 4 * size + (1 << 20)
+        self._allowed = _allowed_globals(budget, self._source)
 
     def find_class(self, module: str, name: str) -> object:
         found = self._allowed.get((module, name))
