@@ -171,3 +171,18 @@ def test_real_pickles_still_load_within_the_budget(tmp_path):
     for protocol in (0, 2, 5):
         (tmp_path / "ok.pkl").write_bytes(pickle.dumps(samples, protocol=protocol))
         assert load_upstream_pkl(tmp_path / "ok.pkl")[0]["pose"].shape == (49, 24, 3)
+
+
+@pytest.mark.parametrize("part", ["transformer/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.safetensors",
+                                  "tokenizer/model.safetensors"])
+def test_generate_with_a_truncated_weights_file_is_one_line(tmp_path, inputs, part):
+    import shutil
+
+    root, weights = inputs
+    broken = tmp_path / "weights"
+    shutil.copytree(weights, broken)
+    data = (broken / part).read_bytes()
+    (broken / part).write_bytes(data[: len(data) // 2])
+    result = _generate(root, broken, "--out", str(tmp_path / "v.mp4"))
+    _one_line_error(result, part.split("/")[0], "truncated or corrupt")
+    assert not (tmp_path / "v.mp4").exists()

@@ -56,7 +56,7 @@ from diffusers.models.modeling_outputs import Transformer2DModelOutput
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.models.normalization import AdaLayerNorm, CogVideoXLayerNormZero
 from diffusers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFETENSORS_WEIGHTS_NAME, is_accelerate_available
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from torch import nn
 
 Rope = tuple[torch.Tensor, torch.Tensor]  # (cos, sin), each (S, head_dim)
@@ -271,8 +271,12 @@ def checkpoint_shapes(folder: Path, variant: str | None = None) -> dict[str, lis
         return None
     shapes: dict[str, list[int]] = {}
     for file in files:
-        with safe_open(folder / file, framework="pt") as f:
-            shapes.update({k: list(f.get_slice(k).get_shape()) for k in f.keys()})
+        try:
+            with safe_open(folder / file, framework="pt") as f:
+                shapes.update({k: list(f.get_slice(k).get_shape()) for k in f.keys()})
+        except SafetensorError as err:
+            raise ValueError(f"{folder / file}: not a readable safetensors file, truncated or corrupt ({err}); "
+                             "copy or save the weights again") from None
     return shapes
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import pickle
 import shutil
 import sys
 import time
@@ -43,6 +44,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import torch
+from safetensors import SafetensorError
 
 from sportanim.io.files import write_text
 from sportanim.io.stats import write_stats
@@ -294,8 +296,15 @@ class Trainer:
             raise RunFolderError(f"cannot resume from {latest}: the training data changed since "
                                  f"({state['dataset']['samples']} windows then, {len(self.dataset)} now); "
                                  "start a new --out with --init from the export instead")
-        self.accelerator.load_state(str(latest))
-        self._load_extra(latest / EXTRA_NAME, state.get("extra", {}))
+        try:
+            self.accelerator.load_state(str(latest))
+            self._load_extra(latest / EXTRA_NAME, state.get("extra", {}))
+        except (pickle.UnpicklingError, SafetensorError, EOFError, RuntimeError) as err:
+            # torch's weights-only refusal, a truncated optimizer.bin or a corrupt safetensors
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise CheckpointError(f"cannot resume from {latest}: a file there is unreadable or not a plain "
+                                  f"tensor file ({reason[:200]}); move that checkpoint away to resume from "
+                                  "the one before") from None
         self.start_step = int(state["step"])
         self._say(f"resumed from {latest} (step {self.start_step})")
 
