@@ -307,7 +307,10 @@ def _stats_for(generator: Generator, data: Path | None, joints: np.ndarray, note
     if data is not None and (data / STATS_NAME).is_file():
         note(f"joint statistics from {data / STATS_NAME}")
         return read_joint_stats(data)
-    note("joint statistics computed from this motion alone (the weights carry none)")
+    if not generator.random_weights:  # trained weights normalise as they were trained, or not at all
+        raise ValueError("these weights carry no stats.json (the joint normalisation they were trained with); "
+                         "put it back in the weights folder or pass --data DIR with the dataset's stats.json")
+    note("joint statistics computed from this motion alone (random weights carry none)")
     return motion_stats(joints)
 
 

@@ -186,3 +186,28 @@ def test_generate_with_a_truncated_weights_file_is_one_line(tmp_path, inputs, pa
     result = _generate(root, broken, "--out", str(tmp_path / "v.mp4"))
     _one_line_error(result, part.split("/")[0], "truncated or corrupt")
     assert not (tmp_path / "v.mp4").exists()
+
+
+def test_trained_weights_without_their_stats_are_refused_not_rendered_black(tmp_path, inputs):
+    import shutil
+
+    root, weights = inputs
+    bare = tmp_path / "weights"
+    shutil.copytree(weights, bare)
+    (bare / "stats.json").unlink()
+    _one_line_error(_generate(root, bare, "--out", str(tmp_path / "v.mp4")), "stats.json", "--data")
+    assert not (tmp_path / "v.mp4").exists()
+
+
+@pytest.mark.parametrize("std", [1e-30, 1e9])
+def test_implausible_statistics_are_refused_naming_the_file(tmp_path, inputs, std):
+    import json
+    import shutil
+
+    root, weights = inputs
+    odd = tmp_path / "weights"
+    shutil.copytree(weights, odd)
+    stats = json.loads((odd / "stats.json").read_text())
+    stats["std"] = [[std] * 3 for _ in range(24)]
+    (odd / "stats.json").write_text(json.dumps(stats))
+    _one_line_error(_generate(root, odd, "--out", str(tmp_path / "v.mp4")), "stats.json", "implausible")

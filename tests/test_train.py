@@ -382,3 +382,14 @@ def test_resume_from_a_refused_or_corrupt_checkpoint_file_is_one_clear_error(tmp
     with pytest.raises(CheckpointError, match="cannot resume from .*step-000006") as error:
         train(small(steps=6, checkpoint_every=3), fsjd_dir, run, init=init_dir, resume=True, show_progress=False)
     assert "\n" not in str(error.value) and "weights_only=False" not in str(error.value)
+
+
+def test_a_dataset_with_implausible_stats_is_refused_before_training(tmp_path, fsjd_dir):
+    data = tmp_path / "data"
+    shutil.copytree(fsjd_dir, data)
+    stats = json.loads((data / "stats.json").read_text())
+    stats["std"] = [[1e-30] * 3 for _ in range(24)]
+    (data / "stats.json").write_text(json.dumps(stats))
+    with pytest.raises(ValueError, match=r"stats\.json: implausible joint statistics"):
+        train(small(steps=2), data, tmp_path / "run", show_progress=False)
+    assert not (tmp_path / "run" / "final").exists()

@@ -74,6 +74,12 @@ def _read_upstream(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     return check_joint_stats(mean, std, f"{folder}/mean.npy, std.npy")
 
 
+# A joint coordinate of human motion that varies by less than 10 um over a dataset, or
+# statistics beyond 100 m, are a broken file: normalising by them sends training to NaN.
+MIN_STD_MM = 0.01
+MAX_MM = 1e5
+
+
 def check_joint_stats(mean, std, where: str) -> tuple[np.ndarray, np.ndarray]:
     """``mean``/``std`` as float64 (24, 3) arrays; ``FormatError`` naming ``where`` unless
     both have that shape, are finite and ``std > 0`` everywhere (it divides)."""
@@ -87,6 +93,11 @@ def check_joint_stats(mean, std, where: str) -> tuple[np.ndarray, np.ndarray]:
                           f"and {std.shape}")
     if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
         raise FormatError(f"{where}: mean/std must be finite and std > 0 for every joint and axis")
+    if std.min() < MIN_STD_MM or std.max() > MAX_MM or np.abs(mean).max() > MAX_MM:
+        raise FormatError(f"{where}: implausible joint statistics for a body in millimetres (std "
+                          f"{std.min():.3g}..{std.max():.3g}, |mean| up to {np.abs(mean).max():.3g}; expected std "
+                          f">= {MIN_STD_MM:g} and values within {MAX_MM:g} mm); recompute them with "
+                          "`sportanim data stats DIR`")
     return mean, std
 
 
