@@ -211,3 +211,43 @@ def test_implausible_statistics_are_refused_naming_the_file(tmp_path, inputs, st
     stats["std"] = [[std] * 3 for _ in range(24)]
     (odd / "stats.json").write_text(json.dumps(stats))
     _one_line_error(_generate(root, odd, "--out", str(tmp_path / "v.mp4")), "stats.json", "implausible")
+
+
+def _synth(out, *extra):
+    return CliRunner().invoke(app, ["synth", "--out", str(out), "--clips", "1", "--size", "16", "--frames", "9",
+                                    "--workers", "1", "--quiet", *extra])
+
+
+def test_a_second_writer_of_the_same_folder_is_refused_not_lost(tmp_path):
+    import fcntl
+    import os
+
+    out = tmp_path / "out"
+    fd = os.open(tmp_path / ".out.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a first `synth --overwrite` would hold it
+        _one_line_error(_synth(out, "--overwrite"), "another process is writing", str(out))
+        assert not out.exists()
+    finally:
+        os.close(fd)
+    result = _synth(out, "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # the lock file is gone too
+
+
+def test_what_a_killed_writer_left_is_cleaned_by_the_next_run(tmp_path):
+    out = tmp_path / "out"
+    assert _synth(out).exit_code == 0
+    before = sorted(p.name for p in out.iterdir())
+    (tmp_path / ".out.tmp-deadbeef" / "clips").mkdir(parents=True)  # a kill -9 during a rerun
+    (tmp_path / ".out.tmp-deadbeef" / "clips" / "x.mp4").write_bytes(b"half")
+    result = _synth(out, "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert sorted(p.name for p in out.iterdir()) == before
+    (tmp_path / ".out.old-cafe0000").mkdir()  # killed between moving the old folder aside and the rename
+    (tmp_path / ".out.old-cafe0000" / "kept").write_text("previous result")
+    out.rename(tmp_path / "gone")
+    result = _synth(out, "--overwrite", "--seed", "1")
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / ".out.old-cafe0000").exists()

@@ -124,13 +124,56 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pat
     ``path`` is not a non-empty folder (unless ``overwrite``)."""
     path = Path(os.path.abspath(path))  # "out/." and "." get a real name
     _check_target(path, overwrite)
-    tmp = _make_temp_dir(path)
+    with _writer_lock(path):
+        _clean_stale(path)
+        _check_target(path, overwrite)  # as it is now that no other writer can change it
+        tmp = _make_temp_dir(path)
+        try:
+            yield tmp
+            _move_into_place(tmp, path, overwrite)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+
+@contextlib.contextmanager
+def _writer_lock(path: Path) -> Iterator[None]:
+    """One writer per folder at a time: an exclusive ``flock`` on ``.{name}.lock`` beside it;
+    a second writer is refused at once (not queued: it would overwrite the first one's result).
+    The lock file is removed on release; a writer that opened it just before is made to
+    notice (its file is no longer the one at the path) and refused too."""
+    import fcntl
+
+    lock = path.with_name(f".{path.name}.lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        yield tmp
-        _move_into_place(tmp, path, overwrite)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if not lock.exists() or os.stat(lock).st_ino != os.fstat(fd).st_ino:
+                raise BlockingIOError
+        except BlockingIOError:
+            raise BlockingIOError(f"another process is writing {path} right now ({lock} is locked); "
+                                  "wait for it to finish or choose another output folder") from None
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)
+    finally:
+        os.close(fd)
+
+
+def _clean_stale(path: Path) -> None:
+    """Remove what a killed writer of ``path`` left (its temp folders; an old folder moved
+    aside is put back if ``path`` is gone). Only called under the writer lock, so nothing
+    else is using them."""
+    for leftover in sorted(path.parent.glob(f".{path.name}.old-*")):
+        if not path.exists():
+            os.rename(leftover, path)
+        else:
+            shutil.rmtree(leftover, ignore_errors=True)
+    for leftover in path.parent.glob(f".{path.name}.tmp-*"):
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _check_target(path: Path, overwrite: bool) -> None:
