@@ -251,3 +251,19 @@ def test_what_a_killed_writer_left_is_cleaned_by_the_next_run(tmp_path):
     result = _synth(out, "--overwrite", "--seed", "1")
     assert result.exit_code == 0, result.output
     assert not (tmp_path / ".out.old-cafe0000").exists()
+
+
+@pytest.mark.parametrize("video_path", ["/etc/passwd", "../../../etc/passwd", "./link.mp4"])
+def test_import_mtvcrafter_reads_videos_only_under_the_named_folder(tmp_path, video_path):
+    import os
+    import pickle
+
+    (tmp_path / "pkl").mkdir()
+    os.symlink("/etc/passwd", tmp_path / "pkl" / "link.mp4")
+    sample = {"video_path": video_path, "pose": np.zeros((9, 24, 3), np.float32) + [0, 0, 2000],
+              "video_length": 9, "video_height": 32, "video_width": 32}
+    (tmp_path / "pkl" / "sampled_data.pkl").write_bytes(pickle.dumps([sample]))
+    result = CliRunner().invoke(app, ["data", "import-mtvcrafter", str(tmp_path / "pkl" / "sampled_data.pkl"),
+                                      "--out", str(tmp_path / "out"), "--quiet"])
+    _one_line_error(result, "leads outside", "--videos")
+    assert not (tmp_path / "out").exists()

@@ -21,12 +21,14 @@ def import_mtvcrafter_command(
     out: Path = typer.Option(..., "--out", help="Output folder (FSJD format)."),
     size: Optional[int] = typer.Option(None, help="Resize so the longer side has SIZE pixels (default: keep)."),
     frames: Optional[int] = typer.Option(None, help="Keep only the first FRAMES frames of each clip (default: all)."),
+    videos: Optional[Path] = typer.Option(None, "--videos", help="Folder the pkl's video paths are resolved in "
+                                          "(default: the pkl's folder); paths leading outside it are refused."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing non-empty --out."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Import MTVCrafter's sample pkl (NLF joints) and its videos as an FSJD folder."""
     from sportanim.data.upstream import import_mtvcrafter
-    records = run(import_mtvcrafter, file, out, size=size, frames=frames,
+    records = run(import_mtvcrafter, file, out, size=size, frames=frames, videos=videos,
                   overwrite=overwrite, show_progress=not quiet)
     _say_written(records, out)
 

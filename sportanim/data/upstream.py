@@ -213,7 +213,8 @@ def _describe(value: object) -> str:
 
 def import_mtvcrafter(pkl_path: str | os.PathLike, out_dir: str | os.PathLike,
                       size: int | None = None, frames: int | None = None,
-                      overwrite: bool = False, show_progress: bool = False) -> list[fsjd.ClipRecord]:
+                      overwrite: bool = False, show_progress: bool = False,
+                      videos: str | os.PathLike | None = None) -> list[fsjd.ClipRecord]:
     """Import MTVCrafter's ``sampled_data.pkl`` (+ its videos) as an FSJD folder ``out_dir``.
 
     One clip per sample, id = the video's file stem (made unique), split "train" (run
@@ -226,6 +227,9 @@ def import_mtvcrafter(pkl_path: str | os.PathLike, out_dir: str | os.PathLike,
     - Odd widths/heights are padded by one pixel on the right/bottom (edge pixels
       repeated), which leaves the intrinsics unchanged (pixel origin is the top-left).
     - ``overwrite``: replace an existing non-empty ``out_dir``.
+    - ``videos``: the folder the pkl's ``video_path`` entries are resolved in (default: the
+      pkl's folder); a path that leads outside it (absolute, ``..``, a link) is refused, so a
+      pkl cannot make the import read arbitrary files.
 
     Nothing is left at ``out_dir`` unless every clip, the manifest and stats.json were
     written (``fsjd.output_dir``). Returns the written records."""
@@ -235,13 +239,16 @@ def import_mtvcrafter(pkl_path: str | os.PathLike, out_dir: str | os.PathLike,
     provenance = {"kind": "mtvcrafter", "pkl": os.path.abspath(pkl_path),
                   "pkl_sha256": hashlib.sha256(pkl_path.read_bytes()).hexdigest()}
     ids = _clip_ids([sample["video_path"] for sample in samples])
+    root = Path(videos if videos is not None else pkl_path.parent).resolve()
+    video_files = [_resolve_video(root, sample["video_path"], f"{pkl_path}: sample {i}")
+                   for i, sample in enumerate(samples)]  # all checked before anything is written
     with fsjd.output_dir(out_dir, overwrite=overwrite) as tmp:
         records = []
         with progress_bar(f"import {len(samples)} clips", total=len(samples),
                           enabled=show_progress) as advance:
-            for index, (clip_id, sample) in enumerate(zip(ids, samples)):
+            for index, (clip_id, sample, video_path) in enumerate(zip(ids, samples, video_files)):
                 source = {**provenance, "index": index}
-                records.append(_import_sample(tmp, pkl_path, clip_id, sample, source, size, frames))
+                records.append(_import_sample(tmp, pkl_path, video_path, clip_id, sample, source, size, frames))
                 advance()
         fsjd.write_manifest(tmp, records)
         fsjd.write_stats(tmp, fsjd.compute_stats(tmp, records))
@@ -273,10 +280,9 @@ def _clip_ids(video_paths: list[str]) -> list[str]:
     return ids
 
 
-def _import_sample(root: Path, pkl_path: Path, clip_id: str, sample: dict, source: dict,
+def _import_sample(root: Path, pkl_path: Path, video_path: Path, clip_id: str, sample: dict, source: dict,
                    size: int | None, frames: int | None) -> fsjd.ClipRecord:
     """Write one sample as clip ``clip_id`` under ``root``; returns its record."""
-    video_path = _resolve_video(pkl_path, sample["video_path"])
     where = f"{pkl_path}: sample {source['index']} ({sample['video_path']})"
     header = probe_video(video_path)
     width, height = sample["video_width"], sample["video_height"]
@@ -308,10 +314,15 @@ def _import_sample(root: Path, pkl_path: Path, clip_id: str, sample: dict, sourc
     return fsjd.write_clip(root, record, video, joints, intrinsics.astype(np.float32))
 
 
-def _resolve_video(pkl_path: Path, video_path: str) -> Path:
-    """The sample's video: an absolute path as is, a relative one from the pkl's folder."""
+def _resolve_video(root: Path, video_path: str, where: str) -> Path:
+    """The sample's video under ``root`` (resolved, links followed); ``ValueError`` if it
+    leads anywhere else."""
     path = Path(video_path)
-    return path if path.is_absolute() else pkl_path.parent / path
+    resolved = (path if path.is_absolute() else root / path).resolve()
+    if not resolved.is_relative_to(root):
+        raise ValueError(f"{where}: video_path {video_path!r} leads outside {root}; put the videos under "
+                         "one folder and pass it as --videos DIR")
+    return resolved
 
 
 def _target_size(width: int, height: int, size: int | None) -> tuple[int, int]:
