@@ -266,9 +266,21 @@ def read_manifest(root: str | os.PathLike) -> list[ClipRecord]:
             if record.id in first_line:
                 raise FormatError(f"{path}:{number}: clip id {record.id!r} repeats line "
                                   f"{first_line[record.id]}")
+            _check_links_stay_inside(Path(root), record, f"{path}:{number}")
             first_line[record.id] = number
             records.append(record)
     return records
+
+
+def _check_links_stay_inside(root: Path, record: ClipRecord, where: str) -> None:
+    """A clip's files must be the folder's own: a symlink leading out of it (to another
+    dataset, or to /etc) is refused before any reader follows it."""
+    inside = root.resolve()
+    for relative in (record.video, record.joints):
+        target = root / relative
+        if (target.is_symlink() or target.exists()) and not target.resolve().is_relative_to(inside):
+            raise FormatError(f"{where}: clip {record.id}'s {relative} is a link leading outside {root}; "
+                              "copy the file into the dataset folder instead")
 
 
 def _check_unique_ids(ids: list[str], what: str) -> None:

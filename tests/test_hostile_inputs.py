@@ -267,3 +267,39 @@ def test_import_mtvcrafter_reads_videos_only_under_the_named_folder(tmp_path, vi
                                       "--out", str(tmp_path / "out"), "--quiet"])
     _one_line_error(result, "leads outside", "--videos")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture()
+def small_fsjd(tmp_path):
+    from sportanim.synth.dataset import SynthConfig, synthesize
+
+    out = tmp_path / "data"
+    synthesize(SynthConfig(out=out, domain="daily", clips=2, size=16, frames=17, eval_fraction=0.0, workers=1),
+               show_progress=False)
+    return out
+
+
+@pytest.mark.parametrize("command", [["data", "stats"], ["train", "--init", "scratch", "--steps", "1", "--out", "RUN", "--data"]])
+def test_links_leading_out_of_a_dataset_are_refused_by_every_reader(tmp_path, small_fsjd, command):
+    import os
+
+    from sportanim import fsjd
+
+    record = fsjd.read_manifest(small_fsjd)[0]
+    outside = tmp_path / "elsewhere.npz"
+    (small_fsjd / record.joints).rename(outside)
+    os.symlink(outside, small_fsjd / record.joints)
+    args = [str(tmp_path / "run") if a == "RUN" else a for a in command] + [str(small_fsjd)]
+    _one_line_error(CliRunner().invoke(app, args), "leading outside", record.id)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("command", [["data", "stats"], ["train", "--init", "scratch", "--steps", "1", "--out", "RUN", "--data"]])
+def test_a_manifest_row_that_disagrees_with_its_file_is_refused_by_every_reader(tmp_path, small_fsjd, command):
+    from sportanim import fsjd
+
+    records = fsjd.read_manifest(small_fsjd)
+    records[0].frames = 200  # the npz holds 17
+    fsjd.write_manifest(small_fsjd, records)
+    args = [str(tmp_path / "run") if a == "RUN" else a for a in command] + [str(small_fsjd)]
+    _one_line_error(CliRunner().invoke(app, args), records[0].id)

@@ -170,7 +170,7 @@ def _read_joints(root: Path, record: fsjd.ClipRecord) -> np.ndarray:
     """``joints`` (T, 24, 3) float64 of one clip (``sportanim.io.joints.read_joints``), with
     errors that name clip and file."""
     try:
-        joints = read_joints(root / record.joints, f"clip {record.id}")
+        joints = read_joints(root / record.joints, f"clip {record.id}", record.frames)  # as `data stats` checks
     except (OSError, ValueError) as err:
         raise DataError(str(err)) from None
     return joints.astype(np.float64)
