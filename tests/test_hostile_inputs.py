@@ -303,3 +303,17 @@ def test_a_manifest_row_that_disagrees_with_its_file_is_refused_by_every_reader(
     fsjd.write_manifest(small_fsjd, records)
     args = [str(tmp_path / "run") if a == "RUN" else a for a in command] + [str(small_fsjd)]
     _one_line_error(CliRunner().invoke(app, args), records[0].id)
+
+
+@pytest.mark.parametrize("value", [8192, 33, "64"])
+def test_a_pipeline_json_asking_for_an_odd_video_size_is_refused_before_loading(tmp_path, inputs, value):
+    import json
+    import shutil
+
+    root, weights = inputs
+    odd = tmp_path / "weights"
+    shutil.copytree(weights, odd)
+    info = json.loads((odd / "pipeline.json").read_text())
+    info["height"] = value
+    (odd / "pipeline.json").write_text(json.dumps(info))
+    _one_line_error(_generate(root, odd, "--out", str(tmp_path / "v.mp4")), "pipeline.json", "height")

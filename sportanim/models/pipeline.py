@@ -502,7 +502,7 @@ def load_pipeline(
         if not (folder / part).is_dir():
             raise FileNotFoundError(f"{folder / part} not found: a weights folder holds tokenizer/, transformer/ "
                                     "and vae/ (see sportanim.models.pipeline)")
-    info = json.loads((folder / PIPELINE_FILE).read_text()) if (folder / PIPELINE_FILE).is_file() else {}
+    info = _read_info(folder / PIPELINE_FILE)
     mean, std = _load_stats(folder)
     tokenizer = _load_tokenizer(folder / "tokenizer")
     transformer = MVDiT.from_pretrained(folder / "transformer", torch_dtype=torch_dtype)
@@ -511,6 +511,27 @@ def load_pipeline(
     config = CogVideoXDPMScheduler.load_config(folder / "scheduler") if config_file.is_file() else None
     return _assemble(tokenizer, transformer, vae, make_scheduler(scheduler, config), mean, std,
                      info.get("height"), info.get("width"), device, torch_dtype)
+
+
+MAX_SIDE = 2048  # default frame side a weights folder may ask for (the 7B world runs 512)
+
+
+def _read_info(path: Path) -> dict:
+    """``pipeline.json`` (default video size), checked before any model is built: a size no
+    model here was trained at would make every generation crawl (or run out of memory)."""
+    if not path.is_file():
+        return {}
+    try:
+        info = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(info, dict):
+        raise ValueError(f"{path}: expected a JSON object with height, width, num_frames")
+    for key in ("height", "width"):
+        value = info.get(key)
+        if value is not None and not (isinstance(value, int) and 16 <= value <= MAX_SIDE and value % 16 == 0):
+            raise ValueError(f"{path}: {key} must be a multiple of 16 in [16, {MAX_SIDE}], got {value!r}")
+    return info
 
 
 def _load_stats(folder: Path) -> tuple[np.ndarray | None, np.ndarray | None]:
