@@ -317,3 +317,28 @@ def test_a_pipeline_json_asking_for_an_odd_video_size_is_refused_before_loading(
     info["height"] = value
     (odd / "pipeline.json").write_text(json.dumps(info))
     _one_line_error(_generate(root, odd, "--out", str(tmp_path / "v.mp4")), "pipeline.json", "height")
+
+
+def test_a_huge_tokenizer_override_is_refused_before_allocating(tmp_path, small_fsjd):
+    code = ("from sportanim.train import load_config, train\n"
+            "cfg = load_config('tiny', {'tokenizer.overrides': {'codebook_size': 10**9}, 'steps': 1})\n"
+            "try:\n"
+            f"    train(cfg, {str(small_fsjd)!r}, {str(tmp_path / 'run')!r}, show_progress=False)\n"
+            "except ValueError as error:\n"
+            "    print(error, file=sys.stderr)")
+    returncode, message, grown_mb = _growth_mb("import sys", code)
+    assert returncode == 0 and "codebook_size=1000000000" in message, message
+    assert grown_mb < 300, f"peak RSS grew by {grown_mb} MB (imports included)"
+
+
+def test_a_refused_upstream_checkpoint_is_one_line_without_unsafe_advice(tmp_path):
+    import os
+    import pickle
+
+    from sportanim.models.tokenizer import TOKENIZER_PRESETS, MotionTokenizer
+
+    (tmp_path / "mp_rank_00_model_states.pt").write_bytes(pickle.dumps(os.system))
+    with pytest.raises(ValueError) as error:
+        MotionTokenizer(TOKENIZER_PRESETS["tiny"]).load_mtvcrafter_checkpoint(tmp_path / "mp_rank_00_model_states.pt")
+    assert "\n" not in str(error.value) and "weights_only=False" not in str(error.value)
+    assert "mp_rank_00_model_states.pt" in str(error.value)

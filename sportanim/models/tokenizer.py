@@ -610,7 +610,7 @@ class MotionTokenizer(ModelMixin, ConfigMixin):
         config = _read_config(folder / CONFIG_NAME)
         weights = _weights_file(folder, variant)
         with torch.device("meta"):
-            model = _build_checked(cls, config, str(folder / CONFIG_NAME))
+            model = build_checked(cls, config, str(folder / CONFIG_NAME))
         state = _read_weights(weights, model)
         model = model.to_empty(device=device)
         model.load_state_dict(state, strict=True)
@@ -626,7 +626,11 @@ class MotionTokenizer(ModelMixin, ConfigMixin):
         try:
             blob = torch.load(str(path), weights_only=True, map_location="cpu")
         except Exception as err:  # unpickling refused or not a torch file
-            raise ValueError(f"could not read {path} with torch.load(weights_only=True): {err}") from err
+            # torch's refusal is several lines ending in advice to pass weights_only=False,
+            # which would run whatever the file holds: keep its first line only.
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ValueError(f"{path}: not a plain tensor checkpoint; torch.load(weights_only=True) "
+                             f"refused it ({first[:200]})") from None
         if not isinstance(blob, dict) or not isinstance(blob.get("module"), dict):
             keys = list(blob)[:8] if isinstance(blob, dict) else type(blob).__name__
             raise ValueError(f"{path}: expected a dict with the state dict under 'module', got {keys}")
@@ -668,7 +672,7 @@ _SIZE_FIELDS = {"vq.codebook": ("codebook_size", "code_dim"), "encoder.conv_out.
                 "decoder.conv_in.weight": ("code_dim", "widths")}
 
 
-def _build_checked(cls: type[MotionTokenizer], config: TokenizerConfig, source: str) -> MotionTokenizer:
+def build_checked(cls: type[MotionTokenizer], config: TokenizerConfig, source: str) -> MotionTokenizer:
     """``cls(config)`` on the current device (meta in ``from_pretrained``); refuses a model of
     more than ``MAX_VALUES`` values with a ValueError naming ``source`` and the fields."""
     try:

@@ -35,6 +35,7 @@ from sportanim.models.tokenizer import (
     MotionTokenizer,
     TokenizerConfig,
     _load_strict,
+    build_checked,
 )
 from sportanim.train.config import ConfigError, TrainConfig
 from sportanim.train.data import JointStats
@@ -167,7 +168,10 @@ class TokenizerSpec:
         """The configured tokenizer (seeded random init), with ``init`` weights loaded
         strictly if given: a ``save_pretrained`` folder (or its ``model.safetensors``),
         a training checkpoint folder, or upstream's ``mp_rank_00_model_states.pt``."""
-        model = MotionTokenizer(self.model_config(config))
+        cfg = self.model_config(config)
+        with torch.device("meta"):  # an override of absurd size is refused before allocating
+            build_checked(MotionTokenizer, cfg, "config field tokenizer.overrides")
+        model = MotionTokenizer(cfg)
         try:
             model.token_frames(config.data.frames)
         except ValueError as err:
