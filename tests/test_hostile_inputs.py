@@ -342,3 +342,12 @@ def test_a_refused_upstream_checkpoint_is_one_line_without_unsafe_advice(tmp_pat
         MotionTokenizer(TOKENIZER_PRESETS["tiny"]).load_mtvcrafter_checkpoint(tmp_path / "mp_rank_00_model_states.pt")
     assert "\n" not in str(error.value) and "weights_only=False" not in str(error.value)
     assert "mp_rank_00_model_states.pt" in str(error.value)
+
+
+def test_a_text_file_named_npz_is_called_what_it_is(tmp_path, inputs):
+    root, weights = inputs
+    (tmp_path / "notes.npz").write_text("joints: none, this is text\n")
+    result = CliRunner().invoke(app, ["generate", "--motion", str(tmp_path / "notes.npz"), "--ref-image",
+                                      str(root / "ref.png"), "--weights", str(weights), "--out", str(tmp_path / "v.mp4")])
+    _one_line_error(result, "notes.npz", "not a zip archive")
+    assert "pickled" not in result.output

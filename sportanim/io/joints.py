@@ -106,6 +106,11 @@ def read_arrays(path: str | os.PathLike, names: Iterable[str] | None = None,
     if not path.is_file():
         raise FileNotFoundError(f"joints file not found: {path}{of}; re-create the clip or fix "
                                 "the manifest")
+    with open(path, "rb") as file:
+        magic = file.read(4)
+    if magic != b"PK\x03\x04":  # every npz is a zip; anything else (text, a pickle) is not one
+        raise FormatError(f"{path}: unreadable npz{of}: not a zip archive, which every npz is; "
+                          "re-create it with numpy.savez")
     try:
         archive = np.load(path, allow_pickle=False)
     except _BROKEN as error:

@@ -547,15 +547,13 @@ def _iter_frames(info: VideoInfo, batch_size: int, size: tuple[int, int] | None,
                     frames, index, times = [], [], []
     except _Damaged as damage:
         if strict:
-            raise VideoError(f"{damage} (or pass strict=False to keep the frames before the "
-                             "damage)") from None
+            raise VideoError(f"{damage}; re-download or re-encode the file") from None
     if frames:
         yield _batch(frames, index, times, rotation, mirror)
     wanted = info.frames if stop is None else min(stop, info.frames)
     if strict and info.frames and count < wanted - TRUNCATION_SLACK:
         raise VideoError(f"{info.path}: decoded {count} of {info.frames} frames; the file is "
-                         "truncated, re-download it (or pass strict=False to keep the frames "
-                         "that decode)")
+                         "truncated, re-download or re-encode it")
 
 
 def _batch(frames: list[np.ndarray], index: list[int], times: list[float], rotation: int,
