@@ -182,14 +182,12 @@ def _fit(net: KeypointNet, images: np.ndarray, pixels: np.ndarray, config: Keypo
 
 def train_keypoint_detector(out: str | os.PathLike, config: KeypointTrainConfig | None = None,
                             data: str | os.PathLike | None = None, show_progress: bool = True,
-                            overwrite: bool = False, command: str | None = None,
-                            init: str | os.PathLike | None = None) -> dict:
+                            overwrite: bool = False, command: str | None = None) -> dict:
     """Render training and held-out clips, train the heatmap detector, score it on the
     held-out clips and write ``out/`` (``config.json``, ``model.safetensors`` and
     ``training.json``: config, seeds, timings, held-out accuracy, sha256), all or nothing.
     ``data``: where the rendered clips go (default: a temporary folder, deleted after).
     ``command``: how this call was made, for the record (default: this process's argv).
-    ``init``: a detector folder to continue training from (its net config is used).
     Returns the training record."""
     from sportanim.eval.motion_fidelity import score_clips
     from sportanim.eval.weights import sha256_of
@@ -211,7 +209,7 @@ def train_keypoint_detector(out: str | os.PathLike, config: KeypointTrainConfig 
         images, pixels = load_examples(root / "train", config.frame_stride, config.empty_per_clip, rng)
         times["render_and_load_s"] = round(time.perf_counter() - start, 1)
         start = time.perf_counter()
-        net = KeypointNet(config.net) if init is None else KeypointNet.from_pretrained(init)
+        net = KeypointNet(config.net)
         losses = _fit(net, images, pixels, config, show_progress)
         times["train_s"] = round(time.perf_counter() - start, 1)
         start = time.perf_counter()
@@ -219,7 +217,6 @@ def train_keypoint_detector(out: str | os.PathLike, config: KeypointTrainConfig 
         times["heldout_s"] = round(time.perf_counter() - start, 1)
     record = {"config": asdict(config), "train_seed": train_seed, "heldout_seed": eval_seed,
               "examples": int(len(images)), "torch_threads": torch.get_num_threads(),
-              "init": None if init is None else {"folder": str(init), "sha256": sha256_of(Path(init) / WEIGHTS_NAME)},
               "final_loss": round(float(np.mean(losses[-100:])), 4), "times": times,
               "heldout": heldout["summary"], "python": platform.python_version(),
               "torch": torch.__version__, "command": command or " ".join(sys.argv)}
