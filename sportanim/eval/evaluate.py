@@ -19,9 +19,10 @@ import numpy as np
 
 from sportanim import progress
 from sportanim.eval import extractors as X
-from sportanim.eval import pose, video, weights as W
+from sportanim.eval import fidelity, pose, video, weights as W
 from sportanim.eval.feature_cache import FeatureCache
 from sportanim.eval.frechet import FewSamplesWarning, frechet_distance_features
+from sportanim.eval.motion_fidelity import load_intrinsics
 from sportanim.fsjd import MANIFEST_NAME, read_manifest
 from sportanim.io.files import write_json
 from sportanim.io.joints import read_joints
@@ -29,12 +30,14 @@ from sportanim.io.video import read_video
 
 POSE_METRICS = ("mpjpe", "root_mpjpe", "pa_mpjpe", "accel_error", "motion_fid")
 VIDEO_METRICS = ("fvd", "fid_vid", "fid", "psnr", "ssim", "lpips")
-ALL_METRICS = POSE_METRICS + VIDEO_METRICS
+MOTION_METRICS = fidelity.METRICS  # motion_pck, motion_akd, appearance: run when named
+ALL_METRICS = POSE_METRICS + VIDEO_METRICS + MOTION_METRICS
 # name -> (unit, lower is better)
 METRIC_INFO = {"mpjpe": ("mm", True), "root_mpjpe": ("mm", True), "pa_mpjpe": ("mm", True),
                "accel_error": ("mm/frame^2", True), "motion_fid": ("", True),
                "fvd": ("", True), "fid_vid": ("", True), "fid": ("", True),
-               "psnr": ("dB", False), "ssim": ("", False), "lpips": ("", True)}
+               "psnr": ("dB", False), "ssim": ("", False), "lpips": ("", True),
+               **fidelity.INFO}
 EXTRACTOR_OF = {"fid": "inception", "fvd": "i3d", "fid_vid": "r3d50", "lpips": "alexnet"}
 PROTOCOL = {
     "fid": "InceptionV3 pool3 (2048) of every frame, 299x299 bilinear (pytorch-fid)",
@@ -116,7 +119,7 @@ def _choose_metrics(requested: tuple[str, ...] | None, pairs: list[ClipPair]) ->
             raise ValueError("the generated clips have neither all videos nor all joints")
         return chosen
     for names, ok, what in ((POSE_METRICS, have_joints, "joints (ID.npz)"),
-                            (VIDEO_METRICS, have_video, "videos (ID.mp4)")):
+                            (VIDEO_METRICS + MOTION_METRICS, have_video, "videos (ID.mp4)")):
         if not ok and set(requested) & set(names):
             missing = next(p.id for p in pairs if not (p.gen_joints if names is POSE_METRICS
                                                        else p.gen_video))
@@ -246,14 +249,18 @@ def evaluate(real_dir: str | os.PathLike, generated_dir: str | os.PathLike,
              metrics: str | list[str] | None = None, out: str | os.PathLike | None = None,
              weights: dict[str, str] | None = None, split: str | None = None, seed: int = 0,
              require_weights: bool = False, fid_frames: int | None = None,
-             cache: FeatureCache | None = None, show_progress: bool = True) -> dict:
+             cache: FeatureCache | None = None, show_progress: bool = True,
+             keypoints: str | None = None) -> dict:
     """Score ``generated_dir`` against ``real_dir``; returns the results and writes them as
     JSON to ``out`` (default ``generated_dir/evaluation.json``).
 
-    ``metrics``: names from ``ALL_METRICS`` (or "fid-vid" style); None = every metric the
-    generated files allow. ``weights``: paths by extractor key (inception, i3d, r3d50,
-    alexnet), else the SPORTANIM_* environment variables, else seeded random extractors
-    (``calibrated: False``) unless ``require_weights``. ``fid_frames``: frames per video
+    ``metrics``: names from ``ALL_METRICS`` (or "fid-vid" style); None = every pose and
+    video metric the generated files allow (the motion-fidelity and appearance metrics
+    ``MOTION_METRICS`` run when named). ``keypoints``: their 2D keypoint detector, None for
+    the shipped synthetic-world one, "mediapipe" for real footage, or a detector folder.
+    ``weights``: paths by extractor key (inception, i3d, r3d50, alexnet), else the
+    SPORTANIM_* environment variables, else seeded random extractors (``calibrated:
+    False``) unless ``require_weights``. ``fid_frames``: frames per video
     for FID, evenly spread (None: all, the protocol; fewer is faster and noisier).
     ``cache``: reuse the real clips' FID / FVD / FID-VID features across calls (one cache
     for several generated folders scored against the same real clips)."""
@@ -265,17 +272,26 @@ def evaluate(real_dir: str | os.PathLike, generated_dir: str | os.PathLike,
     acc = _Accumulator(chosen, nets, fid_frames, cache)
     wants_pose = bool(set(chosen) & set(POSE_METRICS))
     wants_video = bool(set(chosen) & set(VIDEO_METRICS))
+    motion = None
+    if set(chosen) & set(MOTION_METRICS):
+        motion = fidelity.FidelityAccumulator(chosen, fidelity.build_detector(keypoints),
+                                              fidelity.calibrated_lpips(weights))
     with progress.progress_bar("evaluate", len(pairs), enabled=show_progress) as advance:
         for pair in pairs:
             if wants_pose:
                 acc.add_joints(_load_joints(pair.real_joints, pair.id),
                                _load_joints(pair.gen_joints, pair.id), pair.id)
+            generated = read_video(pair.gen_video)[0] if wants_video or motion else None
             if wants_video:
-                acc.add_videos(pair.real_video, read_video(pair.gen_video)[0], pair.id)
+                acc.add_videos(pair.real_video, generated, pair.id)
+            if motion:
+                motion.add(pair.id, generated, _load_joints(pair.gen_joints or pair.real_joints, pair.id),
+                           load_intrinsics(pair.real_joints, pair.id), pair.real_video)
             advance()
     results = {"real": str(Path(real_dir).resolve()),
                "generated": str(Path(generated_dir).resolve()),
-               "clips": [p.id for p in pairs], "metrics": acc.results(),
+               "clips": [p.id for p in pairs],
+               "metrics": {**acc.results(), **(motion.results() if motion else {})},
                "notes": notes + weight_notes, "seconds": time.perf_counter() - start}
     if cache is not None:
         results["real_features"] = {"cached": cache.hits - hits, "computed": cache.misses - misses}

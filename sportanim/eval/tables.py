@@ -31,7 +31,8 @@ COLUMNS = {
     "pa_mpjpe": ("PA-MPJPE (mm)", True, 2), "accel_error": ("accel. error (mm/frame²)", True, 2),
     "motion_fid": ("motion FID", True, 2), "fvd": ("FVD", True, 2), "fid_vid": ("FID-VID", True, 2),
     "psnr": ("PSNR (dB)", False, 2), "ssim": ("SSIM", False, 3), "lpips": ("LPIPS", True, 3),
-    "fid": ("FID", True, 2),
+    "fid": ("FID", True, 2), "motion_pck": ("motion PCK", False, 3),
+    "motion_akd": ("motion AKD (px)", True, 2), "appearance": ("appearance ΔE", True, 2),
 }
 TABLE1_METRICS = ("mpjpe", "motion_fid")
 TABLE2_METRICS = ("fvd", "fid_vid", "psnr", "ssim", "lpips", "fid")

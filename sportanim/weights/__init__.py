@@ -1,6 +1,8 @@
 """Weights shipped inside the package: the tiny base model (``tiny/``), trained from scratch on
 synthetic daily motion by ``sportanim pretrain --preset tiny --install``; its
-``pretrain.json`` records the command, seed, per-stage wall time and metrics."""
+``pretrain.json`` records the command, seed, per-stage wall time and metrics; and the
+synthetic-world keypoint detector of the motion metrics (``keypoints/``, trained by
+``sportanim.eval.keypoint_training.train_keypoint_detector``; ``training.json`` records how)."""
 
 from __future__ import annotations
 
