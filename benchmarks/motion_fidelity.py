@@ -35,7 +35,7 @@ import torch
 
 from sportanim import fsjd
 from sportanim.eval import appearance as A
-from sportanim.eval.files import write_json
+from sportanim.io.files import write_json
 from sportanim.eval.keypoint_training import clip_camera, render_dataset
 from sportanim.eval.keypoints import Keypoints2D, load_keypoint_detector
 from sportanim.eval.motion_fidelity import REPORTED_THRESHOLDS, mean_of, motion_scores
@@ -187,7 +187,7 @@ def main() -> None:
                   "appearance": appearance_study(detector, root, calibrated_lpips(None)),
                   "speed": speed(detector, root)}
     result["seconds"] = round(time.perf_counter() - started, 1)
-    write_json(result, args.out)
+    write_json(args.out, result)
     print(json.dumps(result["motion"]["summary"], indent=1))
     print(json.dumps({k: v for k, v in result.items() if k in ("appearance", "speed", "seconds")}, indent=1))
     print(f"wrote {args.out}")

@@ -18,7 +18,7 @@ from sportanim.eval.keypoints import (SHIPPED, Keypoints2D, KeypointNet, Keypoin
 from sportanim.eval.motion_fidelity import body_size, motion_scores
 from sportanim.skeleton import JOINT_INDEX, project
 from sportanim.synth.dataset import SynthConfig, synthesize
-from sportanim.video_io import write_video
+from sportanim.io.video import write_video
 
 needs_shipped = pytest.mark.skipif(not (SHIPPED / "model.safetensors").is_file(),
                                    reason="the shipped keypoint detector is not installed")
@@ -235,6 +235,22 @@ def test_evaluate_motion_metrics_reject_bad_generated_clips(clips, tmp_path):
     with pytest.raises(ValueError, match=r"need generated videos \(ID.mp4\) for every clip"):
         evaluate(clips, partial, metrics="motion_pck", out=tmp_path / "x.json", show_progress=False)
     assert not (tmp_path / "x.json").exists()
+
+
+@needs_shipped
+def test_cli_evaluate_motion_metrics_and_bad_detector(clips, tmp_path):
+    from typer.testing import CliRunner
+
+    from sportanim.cli import app
+
+    gen = _generated(tmp_path / "gen", clips)
+    result = CliRunner().invoke(app, ["evaluate", "--real", str(clips), "--generated", str(gen), "--metrics",
+                                      "motion_pck,motion_akd", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "PCK" in result.output or "pck" in result.output.lower()
+    result = CliRunner().invoke(app, ["evaluate", "--real", str(clips), "--generated", str(gen), "--metrics",
+                                      "motion_pck", "--keypoints", str(tmp_path / "nowhere"), "--quiet"])
+    assert result.exit_code == 2 and "Traceback" not in result.output and "nowhere" in result.output
 
 
 def test_mediapipe_detector_on_real_skating_video(shared_data):

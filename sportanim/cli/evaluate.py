@@ -13,7 +13,7 @@ from sportanim.cli.errors import run, say
 def evaluate(
     real: Path = typer.Option(..., "--real", help="Real clips: an FSJD folder."),
     generated: Path = typer.Option(..., "--generated", help="Generated clips: FSJD folder or ID.mp4 [+ ID.npz] files named after the real ids."),
-    metrics: Optional[str] = typer.Option(None, help="Comma-separated: mpjpe,root_mpjpe,pa_mpjpe,accel_error,motion_fid,fvd,fid_vid,fid,psnr,ssim,lpips (default: all the files allow)."),
+    metrics: Optional[str] = typer.Option(None, help="Comma-separated: mpjpe,root_mpjpe,pa_mpjpe,accel_error,motion_fid,fvd,fid_vid,fid,psnr,ssim,lpips (default: all the files allow), and motion_pck,motion_akd,appearance (when named)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Results JSON (default GENERATED/evaluation.json)."),
     split: Optional[str] = typer.Option(None, help="Score only real clips of this split (train|eval)."),
     inception: Optional[Path] = typer.Option(None, help="pt_inception-2015-12-05-6726825d.pth (else $SPORTANIM_INCEPTION)."),
@@ -24,9 +24,11 @@ def evaluate(
     seed: int = typer.Option(0, help="Seed of the random extractors used when weights are absent."),
     fid_frames: Optional[int] = typer.Option(None, help="Frames per video for FID, evenly spread (default: all, the protocol)."),
     feature_cache: Optional[Path] = typer.Option(None, "--feature-cache", help="Folder keeping the real clips' FID/FVD/FID-VID features between runs (keyed by video bytes, extractor weights and protocol)."),
+    keypoints: Optional[str] = typer.Option(None, "--keypoints", help="2D keypoint detector of motion_pck/motion_akd/appearance: "
+                                            "a detector folder, or mediapipe for real footage (default: the shipped synthetic-world one)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
-    """Score generated videos/poses against the real clips (FVD, FID-VID, FID, PSNR, SSIM, LPIPS, MPJPE, motion FID)."""
+    """Score generated videos/poses against the real clips (FVD, FID-VID, FID, PSNR, SSIM, LPIPS, MPJPE, motion FID, motion PCK/AKD, appearance)."""
     from sportanim.eval.evaluate import DEFAULT_OUT_NAME
     from sportanim.eval.evaluate import evaluate as run_evaluation
     from sportanim.eval.feature_cache import FeatureCache
@@ -36,7 +38,7 @@ def evaluate(
     results = run(run_evaluation, real, generated, metrics=metrics, out=out, split=split, seed=seed,
                   weights={k: str(v) for k, v in paths.items() if v},
                   require_weights=require_weights, fid_frames=fid_frames,
-                  cache=FeatureCache(feature_cache) if feature_cache else None,
+                  cache=FeatureCache(feature_cache) if feature_cache else None, keypoints=keypoints,
                   show_progress=not quiet)
     metrics = results["metrics"]
     typer.echo(f"{len(results['clips'])} clips")

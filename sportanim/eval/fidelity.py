@@ -19,7 +19,7 @@ from sportanim.eval import appearance as A
 from sportanim.eval.keypoints import make_detector
 from sportanim.eval import weights as W
 from sportanim.eval.motion_fidelity import PCK_THRESHOLD, mean_of, motion_scores
-from sportanim.video_io import probe_video, read_video
+from sportanim.io.video import probe_video, read_video
 
 METRICS = ("motion_pck", "motion_akd", "appearance")
 # name -> (unit, lower is better)

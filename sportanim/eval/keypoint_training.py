@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from sportanim import fsjd
+from sportanim.io.files import atomic_dir
 from sportanim.progress import progress_bar
 from sportanim.skeleton import MIRROR, NUM_JOINTS, project
 from sportanim.synth.camera import Camera
@@ -220,7 +221,7 @@ def train_keypoint_detector(out: str | os.PathLike, config: KeypointTrainConfig 
               "final_loss": round(float(np.mean(losses[-100:])), 4), "times": times,
               "heldout": heldout["summary"], "python": platform.python_version(),
               "torch": torch.__version__, "command": command or " ".join(sys.argv)}
-    with fsjd.output_dir(out, overwrite=overwrite) as tmp_dir:
+    with atomic_dir(out, overwrite=overwrite) as tmp_dir:
         net.save_pretrained(tmp_dir)
         record["sha256"] = {WEIGHTS_NAME: sha256_of(Path(tmp_dir) / WEIGHTS_NAME)}
         (Path(tmp_dir) / RECORD_NAME).write_text(json.dumps(record, indent=2) + "\n")
