@@ -1,12 +1,16 @@
 """Weights shipped inside the package: the tiny base model (``tiny/``), trained from scratch on
 synthetic daily motion by ``sportanim pretrain --preset tiny --install``; its
-``pretrain.json`` records the command, seed, per-stage wall time and metrics."""
+``pretrain.json`` records the command, seed, per-stage wall time and metrics. The in-domain
+metric extractors (``extractors/``), trained on the synthetic world by
+``sportanim.eval.domain_training.train_domain_extractors``; ``extractors.json`` records their
+checksums, the training call and their held-out accuracy."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 TINY_BASE = Path(__file__).resolve().parent / "tiny"
+EXTRACTORS = Path(__file__).resolve().parent / "extractors"
 
 
 def default_weights() -> Path:
