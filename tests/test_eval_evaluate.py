@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from sportanim.eval import weights as W
 from sportanim.eval.evaluate import evaluate, parse_metrics
 from sportanim.eval.feature_cache import FeatureCache
-from sportanim.eval.tables import UNCALIBRATED, table1, table2, write_tables
+from sportanim.eval.tables import IN_DOMAIN, UNCALIBRATED, table1, table2, write_tables
 from sportanim.fsjd import read_manifest
 from sportanim.synth.dataset import SynthConfig, synthesize
 
@@ -21,8 +21,11 @@ FAST = "mpjpe,root_mpjpe,pa_mpjpe,accel_error,motion_fid,psnr,ssim,lpips"
 
 @pytest.fixture(autouse=True)
 def no_weight_env(monkeypatch):
+    from sportanim.eval import domain_extractors as D
+
     for spec in W.SPECS.values():
         monkeypatch.delenv(spec.env, raising=False)
+    monkeypatch.delenv(D.ENV, raising=False)
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +80,7 @@ def test_other_clips_score_worse_and_default_out(folders):
 def test_distribution_metrics_run_uncalibrated(tmp_path):
     # Two 16-frame clips a side: one FVD window and one FID-VID segment per video.
     real, flat = _folders(tmp_path, clips=2, frames=16)
-    results = evaluate(real, flat, metrics="fvd,fid-vid,fid", fid_frames=1,
+    results = evaluate(real, flat, metrics="fvd,fid-vid,fid", fid_frames=1, extractors="random",
                        out=tmp_path / "r.json", show_progress=False)
     m = results["metrics"]
     assert set(m) == {"fvd", "fid_vid", "fid"}
@@ -86,17 +89,41 @@ def test_distribution_metrics_run_uncalibrated(tmp_path):
         assert np.isfinite(m[name]["value"]) and m[name]["value"] > 0
         assert m[name]["n_real"] == m[name]["n_generated"] == 2
         assert m[name]["warnings"]  # 2 samples of 400/2048-dim features: flagged
-    same = evaluate(real, real, metrics="fid-vid", out=tmp_path / "s.json", show_progress=False)
+    same = evaluate(real, real, metrics="fid-vid", extractors="random", out=tmp_path / "s.json",
+                    show_progress=False)
     assert same["metrics"]["fid_vid"]["value"] == pytest.approx(0.0, abs=1e-3)
     # A feature cache on disk: the second call extracts no real clip again, same numbers.
     first = evaluate(real, flat, metrics="fvd,fid-vid,fid", fid_frames=1, out=tmp_path / "c1.json",
-                     cache=FeatureCache(tmp_path / "features"), show_progress=False)
+                     cache=FeatureCache(tmp_path / "features"), extractors="random",
+                     show_progress=False)
     assert first["real_features"] == {"cached": 0, "computed": 6}
     again = evaluate(real, flat, metrics="fvd,fid-vid,fid", fid_frames=1, out=tmp_path / "c2.json",
-                     cache=FeatureCache(tmp_path / "features"), show_progress=False)
+                     cache=FeatureCache(tmp_path / "features"), extractors="random",
+                     show_progress=False)
     assert again["real_features"] == {"cached": 6, "computed": 0}
     for name in m:
         assert again["metrics"][name]["value"] == first["metrics"][name]["value"] == m[name]["value"]
+
+
+def test_distribution_metrics_default_to_the_in_domain_extractors(folders, tmp_path):
+    real, flat = folders  # 4 clips of 49 frames: 12 FVD windows, 4 FID-VID videos a side
+    results = evaluate(real, flat, metrics="fvd,fid-vid,fid", out=tmp_path / "r.json",
+                       show_progress=False)
+    m = results["metrics"]
+    for name, kind in (("fvd", "clip3d"), ("fid_vid", "clip3d"), ("fid", "frame2d")):
+        assert m[name]["kind"] == "in-domain" and m[name]["calibrated"] is True
+        assert m[name]["extractor"] == kind and m[name]["weights"].endswith(f"{kind}.safetensors")
+        assert "sportanim synthetic" in m[name]["protocol"] and m[name]["value"] > 0
+    assert (m["fvd"]["n_real"], m["fid_vid"]["n_real"], m["fid"]["n_real"]) == (12, 4, 4 * 49)
+    assert sum("used instead" in n for n in results["notes"]) == 3
+    same = evaluate(real, real, metrics="fvd,fid-vid,fid", out=tmp_path / "s.json", show_progress=False)
+    assert all(same["metrics"][n]["value"] == pytest.approx(0.0, abs=1e-6) for n in m)
+    # The cache tells in-domain features from random ones of the same metric and video.
+    cache = FeatureCache(tmp_path / "features")
+    for extractors in ("in-domain", "random", "in-domain"):
+        evaluate(real, flat, metrics="fvd", extractors=extractors, out=tmp_path / "c.json",
+                 cache=cache, show_progress=False)
+    assert (cache.misses, cache.hits) == (8, 4)
 
 
 def test_feature_cache_keys_on_bytes_extractor_and_protocol(tmp_path):
@@ -199,6 +226,17 @@ def test_tables_layout_and_uncalibrated_marks(tmp_path):
     assert sorted(paths) == ["table1.csv", "table2.csv", "tables.json", "tables.md"]
     data = json.loads(paths["tables.json"].read_text())
     assert data["table2"]["rows"][0]["metrics"]["fvd"] == {"value": 479.15, "calibrated": False}
+    # In-domain extractors: marked as such, named in a note, not called uncalibrated.
+    domain = {**video, "fvd": _entry(300.5, kind="in-domain", name="sportanim synthetic 3D-CNN"),
+              "fid": _entry(20.25, kind="in-domain", name="sportanim synthetic 2D-CNN")}
+    t3 = table2({"after": {"metrics": domain}})
+    md3 = t3.to_markdown()
+    assert "300.50 (in-domain)" in md3 and "20.25 (in-domain)" in md3 and "39.11 (uncalibrated)" in md3
+    domain_note = next(n for n in t3.all_notes() if n.startswith(IN_DOMAIN))
+    assert "FVD (sportanim synthetic 3D-CNN)" in domain_note and "FID (sportanim synthetic 2D-CNN)" in domain_note
+    uncalibrated_note = next(n for n in t3.all_notes() if n.startswith(UNCALIBRATED))
+    assert "FID-VID, LPIPS" in uncalibrated_note and "FVD" not in uncalibrated_note
+    assert t3.to_dict()["rows"][0]["metrics"]["fvd"] == {"value": 300.5, "calibrated": True, "kind": "in-domain"}
     assert data["table2"]["rows"][2] == {"model": "not rated", "metrics": {}}
     assert data["table1"]["paper"]["3 staged"]["mpjpe"] > 0  # the paper's numbers beside ours
     video["psnr"] = _entry(float("inf"))

@@ -21,6 +21,8 @@ def evaluate(
     r3d50: Optional[Path] = typer.Option(None, help="resnet-50-kinetics.pth (else $SPORTANIM_R3D50)."),
     alexnet: Optional[Path] = typer.Option(None, help="alexnet-owt-7be5be79.pth (else $SPORTANIM_ALEXNET)."),
     require_weights: bool = typer.Option(False, "--require-weights", help="Fail instead of using random extractors."),
+    extractors: str = typer.Option("in-domain", "--extractors", help="Without published weights: in-domain (sportanim's "
+                                   "networks trained on the synthetic world) | random (seeded random networks)."),
     seed: int = typer.Option(0, help="Seed of the random extractors used when weights are absent."),
     fid_frames: Optional[int] = typer.Option(None, help="Frames per video for FID, evenly spread (default: all, the protocol)."),
     feature_cache: Optional[Path] = typer.Option(None, "--feature-cache", help="Folder keeping the real clips' FID/FVD/FID-VID features between runs (keyed by video bytes, extractor weights and protocol)."),
@@ -39,6 +41,7 @@ def evaluate(
                   weights={k: str(v) for k, v in paths.items() if v},
                   require_weights=require_weights, fid_frames=fid_frames,
                   cache=FeatureCache(feature_cache) if feature_cache else None, keypoints=keypoints,
+                  extractors=extractors,
                   show_progress=not quiet)
     metrics = results["metrics"]
     typer.echo(f"{len(results['clips'])} clips")

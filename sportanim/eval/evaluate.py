@@ -135,11 +135,13 @@ def _load_joints(path: Path, clip_id: str) -> np.ndarray:
 # ----------------------------------------------------------------------------- scoring
 
 
-def protocol_of(name: str, fid_frames: int | None = None) -> str:
-    """How a distribution metric's features are made (reported, and part of the cache key)."""
+def protocol_of(name: str, fid_frames: int | None = None, net: X.Extractor | None = None) -> str:
+    """How a distribution metric's features are made (reported, and part of the cache key):
+    the published protocol, or ``net``'s own (in-domain extractors)."""
+    protocol = net.protocol if net is not None and net.protocol else PROTOCOL[name]
     if name == "fid" and fid_frames:
-        return PROTOCOL[name] + f"; {fid_frames} frames per video, evenly spread"
-    return PROTOCOL[name]
+        return protocol + f"; {fid_frames} frames per video, evenly spread"
+    return protocol
 
 
 class _Accumulator:
@@ -179,20 +181,18 @@ class _Accumulator:
             self.frames["ssim"].append(video.ssim_frames(real, generated))
         if "lpips" in wants:
             self.frames["lpips"].append(video.lpips_frames(self.nets["lpips"], real, generated))
-        extract = {"fid": lambda net, v: X.inception_features(net, v, frames=self.fid_frames),
-                   "fvd": X.i3d_features, "fid_vid": X.r3d_features}
-        for name, fn in extract.items():
+        for name in ("fid", "fvd", "fid_vid"):
             if name not in wants:
                 continue
-            net = self.nets[name]
+            net, key = self.nets[name], EXTRACTOR_OF[name]
             if self.cache is None:
-                real_features = fn(net, real_frames())
+                real_features = X.features(key, net, real_frames(), self.fid_frames)
             else:
-                real_features = self.cache.features(real_path, net.identity(),
-                                                    protocol_of(name, self.fid_frames),
-                                                    lambda: fn(net, real_frames()))
+                real_features = self.cache.features(
+                    real_path, net.identity(), protocol_of(name, self.fid_frames, net),
+                    lambda: X.features(key, net, real_frames(), self.fid_frames))
             self.features[name][0].append(np.atleast_2d(real_features))
-            self.features[name][1].append(np.atleast_2d(fn(net, generated)))
+            self.features[name][1].append(np.atleast_2d(X.features(key, net, generated, self.fid_frames)))
 
     def results(self) -> dict[str, dict]:
         out = {}
@@ -218,7 +218,7 @@ class _Accumulator:
                     warnings.simplefilter("always", FewSamplesWarning)
                     value = frechet_distance_features(real, gen)
                 out[name] = {"value": value, "n_real": len(real), "n_generated": len(gen),
-                             "protocol": protocol_of(name, self.fid_frames),
+                             "protocol": protocol_of(name, self.fid_frames, self.nets[name]),
                              "warnings": [str(w.message) for w in caught]}
         for name in EXTRACTOR_OF:
             if name in out:
@@ -230,7 +230,7 @@ class _Accumulator:
 
 
 def _build_extractors(metrics: tuple[str, ...], weights: dict | None, seed: int,
-                      require_weights: bool) -> tuple[dict[str, X.Extractor], list[str]]:
+                      require_weights: bool, fallback: str) -> tuple[dict[str, X.Extractor], list[str]]:
     nets, notes = {}, []
     for name in metrics:
         key = EXTRACTOR_OF.get(name)
@@ -239,9 +239,9 @@ def _build_extractors(metrics: tuple[str, ...], weights: dict | None, seed: int,
         spec = W.SPECS[key]
         if require_weights and W.resolve(spec, (weights or {}).get(key)) is None:
             raise W.WeightsError(f"{name} needs published weights: {spec.describe()}")
-        nets[name] = X.BUILDERS[key]((weights or {}).get(key), seed=seed)
-        if not nets[name].calibrated:
-            notes.append(W.missing_note(spec))
+        nets[name], note = X.select(key, (weights or {}).get(key), seed, fallback)
+        if note and note not in notes:
+            notes.append(note)
     return nets, notes
 
 
@@ -249,8 +249,8 @@ def evaluate(real_dir: str | os.PathLike, generated_dir: str | os.PathLike,
              metrics: str | list[str] | None = None, out: str | os.PathLike | None = None,
              weights: dict[str, str] | None = None, split: str | None = None, seed: int = 0,
              require_weights: bool = False, fid_frames: int | None = None,
-             cache: FeatureCache | None = None, show_progress: bool = True,
-             keypoints: str | None = None) -> dict:
+             cache: FeatureCache | None = None, extractors: str = X.IN_DOMAIN,
+             show_progress: bool = True, keypoints: str | None = None) -> dict:
     """Score ``generated_dir`` against ``real_dir``; returns the results and writes them as
     JSON to ``out`` (default ``generated_dir/evaluation.json``).
 
@@ -259,16 +259,19 @@ def evaluate(real_dir: str | os.PathLike, generated_dir: str | os.PathLike,
     ``MOTION_METRICS`` run when named). ``keypoints``: their 2D keypoint detector, None for
     the shipped synthetic-world one, "mediapipe" for real footage, or a detector folder.
     ``weights``: paths by extractor key (inception, i3d, r3d50, alexnet), else the
-    SPORTANIM_* environment variables, else seeded random extractors (``calibrated:
-    False``) unless ``require_weights``. ``fid_frames``: frames per video
-    for FID, evenly spread (None: all, the protocol; fewer is faster and noisier).
+    SPORTANIM_* environment variables; metrics without them use ``extractors``: "in-domain"
+    (FVD, FID-VID, FID on sportanim's networks trained on the synthetic world, ``kind:
+    "in-domain"``; LPIPS, which has none, and any whose files are missing on seeded random
+    ones) or "random" (all on seeded random extractors, ``calibrated: False``);
+    ``require_weights`` refuses to run without the published files. ``fid_frames``: frames
+    per video for FID, evenly spread (None: all, the protocol; fewer is faster and noisier).
     ``cache``: reuse the real clips' FID / FVD / FID-VID features across calls (one cache
     for several generated folders scored against the same real clips)."""
     start = time.perf_counter()
     hits, misses = (cache.hits, cache.misses) if cache else (0, 0)
     pairs, notes = match_clips(real_dir, generated_dir, split)
     chosen = _choose_metrics(parse_metrics(metrics), pairs)
-    nets, weight_notes = _build_extractors(chosen, weights, seed, require_weights)
+    nets, weight_notes = _build_extractors(chosen, weights, seed, require_weights, extractors)
     acc = _Accumulator(chosen, nets, fid_frames, cache)
     wants_pose = bool(set(chosen) & set(POSE_METRICS))
     wants_video = bool(set(chosen) & set(VIDEO_METRICS))

@@ -1,8 +1,12 @@
 """Feature extractors of the video metrics, each with its protocol's input handling.
 
-Each builder loads the published weights when ``weights.resolve`` finds them (checksum
-verified) and otherwise a seeded random network of the same architecture
-(``calibrated=False``): same seed, same weights, same features.
+``select`` picks each metric's extractor: the published network when ``weights.resolve``
+finds its file (checksum verified), else sportanim's in-domain network trained on the
+synthetic world (``domain_extractors``; FVD and FID-VID from its 3D CNN, FID from its 2D
+CNN), else (in-domain files missing, or ``fallback="random"``) a seeded random network of
+the published architecture (``calibrated=False``): same seed, same weights, same features.
+LPIPS has no in-domain network. ``Extractor.kind`` says which: "published", "in-domain" or
+"random".
 
 Protocols (inputs are uint8 RGB videos ``(T, H, W, 3)``):
 
@@ -34,6 +38,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from sportanim.eval import domain_extractors as D
 from sportanim.eval import weights as W
 from sportanim.eval.i3d import InceptionI3d
 from sportanim.eval.inception import FIDInceptionV3, fid_inception_input
@@ -46,24 +51,38 @@ KINETICS_MEAN = (114.7748, 107.7354, 99.4750)
 DEFAULT_SEED = 0
 
 
+PUBLISHED, IN_DOMAIN, RANDOM = "published", "in-domain", "random"
+FALLBACKS = (IN_DOMAIN, RANDOM)
+
+
 @dataclass
 class Extractor:
-    """A ready network plus where its weights came from."""
+    """A ready network plus where its weights came from. ``kind`` defaults to "published"
+    for calibrated networks and "random" otherwise; ``protocol`` (in-domain networks) says
+    how their features are made, else the metric's published protocol applies."""
 
     key: str
     net: nn.Module
     calibrated: bool
     weights: str | None = None
     sha256: str | None = None
+    kind: str = ""
+    name: str | None = None
+    protocol: str | None = None
     _state_hash: str | None = field(default=None, repr=False, compare=False)
 
+    def __post_init__(self):
+        self.kind = self.kind or (PUBLISHED if self.calibrated else RANDOM)
+
     def provenance(self) -> dict:
-        return {"extractor": self.key, "calibrated": self.calibrated,
-                "weights": self.weights, "sha256": self.sha256}
+        out = {"extractor": self.key, "kind": self.kind, "calibrated": self.calibrated,
+               "weights": self.weights, "sha256": self.sha256}
+        return {**out, "name": self.name} if self.name else out
 
     def identity(self) -> str:
-        """What made this network's features: the published file's sha256, or (random
-        stand-in) a hash of its parameter and buffer names, shapes and values."""
+        """What made this network's features: its weights file's sha256 (published or
+        in-domain), or (random stand-in) a hash of its parameter and buffer names, shapes
+        and values."""
         if self.sha256:
             return f"{self.key}:sha256:{self.sha256}"
         if self._state_hash is None:
@@ -269,3 +288,65 @@ def r3d_features(ext: Extractor, video: np.ndarray, segment: int = FIDVID_SEGMEN
 
 BUILDERS = {"inception": build_inception, "i3d": build_i3d, "r3d50": build_r3d50,
             "alexnet": build_lpips}
+
+
+# ------------------------------------------------------------------------------ in-domain
+
+# published extractor key -> the in-domain network standing in for it, and its protocol
+IN_DOMAIN_OF = {"i3d": "clip3d", "r3d50": "clip3d", "inception": "frame2d"}
+IN_DOMAIN_PROTOCOL = {
+    "i3d": "{name} features ({dims}) of consecutive {window}-frame windows, {size}x{size}",
+    "r3d50": "{name} features ({dims}), {window}-frame segments averaged per video (the last "
+             "padded), {size}x{size}",
+    "inception": "{name} features ({dims}) of every frame, {size}x{size}",
+}
+
+
+def build_in_domain(key: str, folder=None) -> Extractor:
+    """The in-domain network standing in for published extractor ``key`` (shipped, or from
+    ``folder`` / ``$SPORTANIM_DOMAIN_EXTRACTORS``), checksum and shapes verified."""
+    kind = IN_DOMAIN_OF[key]
+    net, path, digest = D.load_network(kind, folder)
+    protocol = IN_DOMAIN_PROTOCOL[key].format(name=D.NAMES[kind], dims=net.motion.in_features,
+                                              window=D.WINDOW, size=D.SIZE)
+    return Extractor(kind, net, True, str(path), digest, kind=IN_DOMAIN, name=D.NAMES[kind],
+                     protocol=protocol)
+
+
+def select(key: str, weights=None, seed: int = DEFAULT_SEED, fallback: str = IN_DOMAIN,
+           folder=None) -> tuple[Extractor, str | None]:
+    """The extractor for published key ``key`` and the note to report with its numbers
+    (None for published weights): the published network if its file is given (``weights``
+    or its environment variable), else the in-domain one (``fallback="in-domain"``, when
+    ``key`` has one and its files exist), else the seeded random one."""
+    if fallback not in FALLBACKS:
+        raise ValueError(f"extractors must be one of {', '.join(FALLBACKS)}, got {fallback!r}")
+    spec = W.SPECS[key]
+    if W.resolve(spec, weights) is not None:
+        return BUILDERS[key](weights, seed=seed), None
+    if fallback == IN_DOMAIN and key in IN_DOMAIN_OF:
+        if D.available(folder):
+            ext = build_in_domain(key, folder)
+            return ext, (f"{spec.used_by}: not given; {ext.name} used instead ({ext.protocol}; "
+                         f"sha256 {ext.sha256[:12]}), calibrated on the synthetic world, not "
+                         f"comparable with published numbers; for those get {spec.describe()}")
+        return BUILDERS[key](None, seed=seed), (f"{W.missing_note(spec)}; the in-domain "
+                                                f"extractors are missing from {D.folder_of(folder)}")
+    return BUILDERS[key](None, seed=seed), W.missing_note(spec)
+
+
+def features(key: str, ext: Extractor, video: np.ndarray, fid_frames: int | None = None) -> np.ndarray:
+    """The features the metric of published key ``key`` (i3d: FVD, r3d50: FID-VID, inception:
+    FID) takes from one video through ``ext``, by ``ext``'s protocol. ``fid_frames``: FID
+    on that many frames evenly spread (None: all)."""
+    if ext.kind == IN_DOMAIN:
+        if key == "i3d":
+            return D.window_features(ext.net, video)
+        if key == "r3d50":
+            return D.video_features(ext.net, video)
+        return D.frame_features(ext.net, video, spread_frames(len(video), fid_frames))
+    if key == "i3d":
+        return i3d_features(ext, video)
+    if key == "r3d50":
+        return r3d_features(ext, video)
+    return inception_features(ext, video, frames=fid_frames)

@@ -6,9 +6,10 @@ networks over the real videos again. A ``FeatureCache`` keeps each real video's 
 in memory and, given a folder, on disk (one ``.npy`` per entry), keyed by
 
 - the video file's sha256 (its bytes, not its path: a moved file still hits);
-- the extractor's identity (``Extractor.identity``: the published file's sha256, or a hash
-  of the random stand-in's weights);
-- the protocol (``evaluate.protocol_of``: input handling, windows, frames per video) and
+- the extractor's identity (``Extractor.identity``: the published or in-domain weights
+  file's sha256, or a hash of the random stand-in's weights);
+- the protocol (``evaluate.protocol_of``: input handling, windows, frames per video; the
+  in-domain 3D CNN serves FVD and FID-VID under two protocols) and
   ``FEATURES_VERSION``, bumped whenever the feature code changes what it returns.
 """
 

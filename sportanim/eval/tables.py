@@ -6,9 +6,10 @@
 
 A row is ``(label, results)`` where results are ``evaluate``'s output or just its
 "metrics" dict (``{name: {"value": ..., "calibrated": ...}}``). A value whose extractor ran
-on random weights is printed ``12.34 (uncalibrated)`` and a note below says why; a missing
-one ``-``. Notes also name the motion-FID feature and the FVD / FID-VID / FID protocols the
-rows were computed with. CSV and JSON keep full-precision numbers; JSON also carries the
+on random weights is printed ``12.34 (uncalibrated)`` and a note below says why; one from
+sportanim's in-domain extractors (``"kind": "in-domain"``, trained on the synthetic world)
+``12.34 (in-domain)``, with a note naming the networks; a missing one ``-``. Notes also name
+the motion-FID feature and the FVD / FID-VID / FID protocols the rows were computed with. CSV and JSON keep full-precision numbers; JSON also carries the
 paper's numbers for the reader's comparison. A NaN or infinity is refused: it would mean a
 bug upstream.
 """
@@ -25,6 +26,7 @@ from pathlib import Path
 from sportanim.io.files import write_text
 
 UNCALIBRATED = "(uncalibrated)"
+IN_DOMAIN = "(in-domain)"
 # metric -> (column label, lower is better, decimals as in the paper)
 COLUMNS = {
     "mpjpe": ("MPJPE (mm)", True, 2), "root_mpjpe": ("root-aligned MPJPE (mm)", True, 2),
@@ -59,7 +61,9 @@ def format_entry(entry: dict | None, metric: str) -> str:
     if entry is None or entry.get("value") is None:
         return "-"
     text = f"{entry['value']:.{COLUMNS.get(metric, ('', True, 2))[2]}f}"
-    return text if entry.get("calibrated", True) else f"{text} {UNCALIBRATED}"
+    if not entry.get("calibrated", True):
+        return f"{text} {UNCALIBRATED}"
+    return f"{text} {IN_DOMAIN}" if entry.get("kind") == "in-domain" else text
 
 
 @dataclass
@@ -85,8 +89,15 @@ class Table:
         """Metrics of this table that ran on a random-weights extractor in any row."""
         return [m for m in self.metrics if any(e.get("calibrated") is False for e in self._entries(m))]
 
+    def in_domain(self) -> dict[str, list[str]]:
+        """Metrics of this table that ran on an in-domain extractor in any row, and its names."""
+        found = {m: [e.get("name") or e.get("extractor") or "?" for e in self._entries(m)
+                     if e.get("kind") == "in-domain"] for m in self.metrics}
+        return {m: list(dict.fromkeys(names)) for m, names in found.items() if names}
+
     def all_notes(self) -> list[str]:
-        """The caller's notes, the motion-FID feature and video protocols, the uncalibrated line."""
+        """The caller's notes, the motion-FID feature and video protocols, the in-domain and
+        uncalibrated lines."""
         notes = list(self.notes)
         for metric, what in (("motion_fid", "feature"), ("fvd", "protocol"), ("fid_vid", "protocol"),
                              ("fid", "protocol")):
@@ -94,6 +105,12 @@ class Table:
                 continue
             for text in dict.fromkeys(e[what] for e in self._entries(metric) if e.get(what)):
                 notes.append(f"{COLUMNS[metric][0]} {what}: {text}")
+        domain = self.in_domain()
+        if domain:
+            names = ", ".join(f"{COLUMNS[m][0]} ({' / '.join(n)})" for m, n in domain.items())
+            notes.append(f"{IN_DOMAIN}: {names} computed with sportanim's extractors trained on the "
+                         "synthetic skating world (the published weights files were not given); "
+                         "comparable between rows and runs of this project, never with published numbers")
         bad = self.uncalibrated()
         if bad:
             names = ", ".join(COLUMNS[m][0] for m in bad)
@@ -140,7 +157,8 @@ class Table:
     def to_dict(self) -> dict:
         rows = []
         for label, results in self.rows:
-            values = {m: {"value": float(e["value"]), "calibrated": e.get("calibrated", True)}
+            values = {m: {"value": float(e["value"]), "calibrated": e.get("calibrated", True),
+                          **({"kind": e["kind"]} if "kind" in e else {})}
                       for m in self.metrics if (e := self.entry(results, m)) is not None}
             rows.append({self.row_header: label, "metrics": values})
         return {"title": self.title, "columns": {m: COLUMNS.get(m, (m,))[0] for m in self.metrics},

@@ -1,14 +1,18 @@
 """Weights shipped inside the package: the tiny base model (``tiny/``), trained from scratch on
 synthetic daily motion by ``sportanim pretrain --preset tiny --install``; its
-``pretrain.json`` records the command, seed, per-stage wall time and metrics; and the
+``pretrain.json`` records the command, seed, per-stage wall time and metrics; the
 synthetic-world keypoint detector of the motion metrics (``keypoints/``, trained by
-``sportanim.eval.keypoint_training.train_keypoint_detector``; ``training.json`` records how)."""
+``sportanim.eval.keypoint_training.train_keypoint_detector``; ``training.json`` records how);
+and the in-domain metric extractors (``extractors/``), trained on the synthetic world by
+``sportanim.eval.domain_training.train_domain_extractors``; ``extractors.json`` records their
+checksums, the training call and their held-out accuracy."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 TINY_BASE = Path(__file__).resolve().parent / "tiny"
+EXTRACTORS = Path(__file__).resolve().parent / "extractors"
 
 
 def default_weights() -> Path:
