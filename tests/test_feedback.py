@@ -148,3 +148,205 @@ def test_scale_flight_refuses_a_motion_without_a_jump():
     walk = make_clip(0, 0, "walk", size=(64, 64), frames=49)
     with pytest.raises(ValueError, match="no jump flight"):
         edits.scale_flight(walk.joints, FPS, 1.2, extrinsics=walk.camera.extrinsics_mm())
+
+
+# --------------------------------------------------------------------------- retarget
+
+
+def _athlete_from(joints24, size=(256, 256)):
+    """An Athlete built from known joints (no photo), for retargeting alone."""
+    from sportanim.motion.retarget import Athlete, symmetric_bones
+    from sportanim.skeleton import nlf_intrinsics
+
+    return Athlete(joints24, symmetric_bones(joints24), 1.7, nlf_intrinsics(*size), size,
+                   np.array([0.0, 0.0, 1.0, 1.0]), 1)
+
+
+def test_retarget_keeps_joint_angles_and_takes_the_new_bones(jump):
+    from sportanim.motion.retarget import retarget
+    from sportanim.skeleton import BONES, project
+
+    joints, _ = jump
+    other = make_clip(0, 5, "walk", size=(256, 256), frames=2).joints[0].astype(np.float64)
+    athlete = _athlete_from(other)
+    out = retarget(joints, athlete).joints.astype(np.float64)
+    np.testing.assert_allclose(bone_lengths(out), np.broadcast_to(athlete.bones, (len(out), 23)), rtol=1e-4)
+    assert not np.allclose(athlete.bones, bone_lengths(joints).mean(0), rtol=0.02)  # really other bones
+    for parent, child in BONES:  # every bone points where the source's does
+        a = out[:, child] - out[:, parent]
+        b = joints[:, child] - joints[:, parent]
+        cos = (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
+        assert cos.min() > 1 - 1e-5
+    # placed where the athlete stands: pelvis on their pixel, as tall in the picture
+    K = athlete.intrinsics
+    np.testing.assert_allclose(project(out[0, 0], K), project(other[0], K), atol=0.5)
+    height = np.ptp(project(out[0], K)[:, 1])
+    assert height == pytest.approx(np.ptp(project(other, K)[:, 1]), rel=0.02)
+
+
+@pytest.fixture(scope="module")
+def photo():
+    """A synthetic skater rendered at 256 px (MediaPipe finds these; see the report)."""
+    return make_clip(0, 2, "walk", size=(256, 256), frames=2).frames[0]
+
+
+def test_find_athlete_in_a_synthetic_photo(photo):
+    from sportanim.motion.retarget import find_athlete
+
+    athlete = find_athlete(photo)
+    assert athlete.people == 1 and athlete.height_m == pytest.approx(1.7)
+    assert athlete.bones.shape == (23,) and (athlete.bones > 0).all()
+    x0, y0, x1, y1 = athlete.box
+    assert 0 <= x0 < x1 <= 256 and 0 <= y0 < y1 <= 256 and y1 - y0 > 60
+
+
+def test_find_athlete_picks_the_largest_of_two(photo):
+    from PIL import Image
+
+    from sportanim.motion.retarget import find_athlete
+
+    small = np.asarray(Image.fromarray(photo).resize((192, 192)))  # MediaPipe misses it at half size
+    pair = np.concatenate([np.full_like(photo, photo[0, 0]), photo], axis=1)  # 512 x 256
+    pair[64:, 32:224] = small  # a smaller skater on the left, the full-size one on the right
+    athlete = find_athlete(pair)
+    assert athlete.people == 2 and "2 people found; the largest" in athlete.notes[0]
+    assert athlete.box[0] > 256
+
+
+@pytest.mark.parametrize("image, message", [
+    (np.zeros((1, 1, 3), np.uint8), "too small"),
+    (np.full((256, 256, 3), 90, np.uint8), "no person found"),
+])
+def test_find_athlete_refuses(image, message):
+    from sportanim.motion.retarget import find_athlete
+
+    with pytest.raises(ValueError, match=message):
+        find_athlete(image)
+
+
+# --------------------------------------------------------------------------- windows
+
+
+def test_window_plan_covers_long_motions_on_latent_frames():
+    from sportanim.studio.windows import pad_motion, plan_windows
+
+    one = plan_windows(40, 49)
+    assert one.count == 1 and one.padded == 49 and one.overlap == 0
+    for total in (97, 145, 50):
+        plan = plan_windows(total, 49, overlap=12)
+        assert plan.step % 4 == 0 and plan.overlap >= 12
+        assert plan.padded >= total and plan.padded - plan.step < total  # no window wasted
+        ends = [s + 49 for s in plan.starts]
+        assert all(b < a for a, b in zip(ends, plan.starts[1:]))  # consecutive windows overlap
+    assert plan_windows(97, 49, 12).starts == [0, 36, 72]
+    held = pad_motion(np.arange(3 * 72, dtype=float).reshape(3, 24, 3), 5)
+    np.testing.assert_array_equal(held[3:], np.broadcast_to(held[2], (2, 24, 3)))
+    with pytest.raises(ValueError, match="overlap"):
+        plan_windows(97, 49, overlap=48)
+
+
+def test_latent_join_lines_windows_up():
+    import torch
+
+    from sportanim.studio.windows import join_frames, join_latents, plan_windows, seam_score
+
+    plan = plan_windows(97, 49, 12)  # 3 windows of 13 latent frames, 9 apart
+    # window k's latent i holds the long video's latent 9 k + i (i >= 1): a ramp joins exactly
+    windows = [torch.arange(13, dtype=torch.float32).view(1, 13, 1, 1, 1) + 9 * k for k in range(3)]
+    joined = join_latents(windows, plan)
+    assert joined.shape[1] == 1 + (plan.padded - 1) // 4
+    np.testing.assert_allclose(joined.flatten().numpy(), np.arange(joined.shape[1]))
+    # pixel joins of a steady video are seamless; a jump at each window start is a seam
+    steady = [np.full((49, 4, 4, 3), 100, np.uint8) + (np.arange(49) + s)[:, None, None, None].astype(np.uint8)
+              for s in plan.starts]
+    video = join_frames(steady, plan, "frames")
+    np.testing.assert_array_equal(video[:, 0, 0, 0], 100 + np.arange(plan.padded))
+    jumpy = [w + np.uint8(40 * k) for k, w in enumerate(steady)]
+    assert seam_score(join_frames(jumpy, plan, "cut"), plan)["peak_ratio"] > 10
+    assert seam_score(video, plan)["seam_ratio"] == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------- the command
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory, jump, photo):
+    """Tiny random weights of a 17-frame window at 32 px, a photo, and motion files."""
+    from PIL import Image
+
+    from sportanim.data.motion import motion_stats
+    from sportanim.models.pipeline import build_pipeline, save_pipeline
+
+    root = tmp_path_factory.mktemp("studio")
+    joints, ext = jump
+    mean, std = motion_stats(joints)
+    save_pipeline(build_pipeline("tiny", mean, std, num_frames=17, height=32, width=32), root / "weights", "tiny")
+    np.savez(root / "jump.npz", joints=joints[:17].astype(np.float32), extrinsics=ext[:17].astype(np.float32))
+    Image.fromarray(photo).save(root / "athlete.png")
+    Image.fromarray(np.full((256, 256, 3), 90, np.uint8)).save(root / "empty.png")
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(root / "dot.png")
+    (root / "notes.png").write_text("not an image")
+    np.savez(root / "wrong.npz", joints=np.zeros((17, 17, 3), np.float32))
+    # one pose gliding 3 m across the picture 1.2 m from the camera: no view from 90 degrees
+    up = ext[0, :, 2]
+    side = np.cross(up, [0.0, 0.0, 1.0])
+    side /= np.linalg.norm(side)
+    near = (joints[0] - joints[0, 0])[None] + np.linspace(-1500, 1500, 20)[:, None, None] * side + [0, 0, 1200.0]
+    np.savez(root / "near.npz", joints=near.astype(np.float32), extrinsics=np.repeat(ext[:1], 20, 0))
+    return root
+
+
+def _feedback(root, *args):
+    from typer.testing import CliRunner
+
+    from sportanim.cli import app
+
+    base = {"--athlete": str(root / "athlete.png"), "--motion": str(root / "jump.npz"),
+            "--weights": str(root / "weights"), "--out": str(root / "out" / "fb.mp4")}
+    flags = list(args)
+    for flag, value in base.items():
+        if flag not in flags:
+            flags += [flag, value]
+    return CliRunner().invoke(app, ["feedback", "--steps", "1", "--quiet", *flags])
+
+
+@pytest.mark.parametrize("args, words", [
+    (("--athlete", "{root}/empty.png"), ("no person found",)),
+    (("--athlete", "{root}/dot.png"), ("1x1", "too small")),
+    (("--athlete", "{root}/notes.png"), ("not a readable image",)),
+    (("--athlete", "{root}/missing.png"), ("not found",)),
+    (("--motion", "{root}/wrong.npz"), ("joints must be", "(17, 17, 3)")),
+    (("--slow", "0"), ("--slow 0",)),
+    (("--frames", "5"), ("--frames 5", "17")),
+    (("--motion", "{root}/near.npz", "--view", "90"), ("--view 90", "camera")),
+    (("--out", "{root}/out/fb.gif"), ("--out", ".mp4")),
+])
+def test_feedback_refuses_bad_input_in_one_line(studio, args, words):
+    result = _feedback(studio, *[a.format(root=studio) for a in args])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in result.output, result.output
+    for word in words:
+        assert word in result.output, (word, result.output)
+    assert not (studio / "out").exists() or not any((studio / "out").iterdir())  # nothing half-written
+
+
+def test_feedback_end_to_end(studio):
+    import json
+
+    from sportanim.video_io import read_video
+
+    result = _feedback(studio, "--slow", "1.5", "--mirror", "--view", "20", "--seed", "3")
+    assert result.exit_code == 0, result.output
+    out = studio / "out"
+    video, _ = read_video(out / "fb.mp4")
+    panel, _ = read_video(out / "fb.panel.mp4")
+    report = json.loads((out / "fb.json").read_text())
+    assert video.shape == (25, 32, 32, 3) and panel.shape == (25, 32, 96, 3)  # 17 frames slowed 1.5x
+    assert [e["edit"] for e in report["edits"]] == ["view", "mirror", "slow"]
+    assert report["edits"][2]["real_time_factor"] == pytest.approx(2 / 3)
+    # the default 12-frame overlap on a 17-frame window steps by one latent frame (4)
+    assert report["windows"]["windows"] == [[0, 16], [4, 20], [8, 24]] and report["sampling"]["seeds"] == [3, 4, 5]
+    assert report["motion_fidelity"] is None and "motion_fidelity" in report["motion_fidelity_note"]
+    assert report["seam"]["seam_ratio"] > 0 and report["athlete"]["people_found"] == 1
+    assert sorted(p.name for p in out.iterdir()) == ["fb.json", "fb.mp4", "fb.panel.mp4"]  # no temporaries
