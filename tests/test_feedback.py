@@ -3,6 +3,8 @@ window plan, the ``sportanim feedback`` command and one small end-to-end run."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -211,6 +213,22 @@ def test_find_athlete_picks_the_largest_of_two(photo):
     athlete = find_athlete(pair)
     assert athlete.people == 2 and "2 people found; the largest" in athlete.notes[0]
     assert athlete.box[0] > 256
+
+
+REAL_PHOTOS = Path("/work/shared/data/mtvcrafter_samples/ref_images")
+
+
+@pytest.mark.skipif(not REAL_PHOTOS.is_dir(), reason="needs /work/shared/data (MTVCrafter's sample images)")
+@pytest.mark.parametrize("name", ["human.png", "woman.png"])
+def test_find_athlete_in_a_real_photo(name):
+    from sportanim.generation import read_image
+    from sportanim.motion.retarget import find_athlete
+
+    image = read_image(REAL_PHOTOS / name)
+    athlete = find_athlete(image, name)
+    x0, y0, x1, y1 = athlete.box
+    assert y1 - y0 > 0.3 * image.shape[0]  # the person fills much of these portraits
+    assert athlete.bones.shape == (23,) and (athlete.bones > 0).all()
 
 
 @pytest.mark.parametrize("image, message", [
