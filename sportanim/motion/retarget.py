@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sportanim.skeleton import BONES, JOINT_INDEX, MIRROR, NUM_JOINTS, PARENTS, bone_lengths, nlf_intrinsics, project
+from sportanim.skeleton import BONES, JOINT_INDEX, MIRROR, PARENTS, bone_lengths, nlf_intrinsics, project
 
 HEIGHT_PRIOR_M = (1.5, 1.9)  # adult athletes; one photo leaves the scale ambiguous
 MIN_PHOTO_PX = 64  # MediaPipe's detector needs a person of some size; smaller is no photo

@@ -77,7 +77,8 @@ def pad_motion(joints: np.ndarray, frames: int) -> np.ndarray:
 
 @dataclass
 class Windows:
-    """What each window gave: latents ``(1, F, C, h, w)``, decoded frames ``(window, H, W, 3)``,
+    """What each window gave: latents ``(1, F, C, h, w)``, decoded frames ``(window, H, W, 3)``
+    (when decoded),
     the reference used and seconds taken."""
 
     latents: list = field(default_factory=list)
@@ -88,10 +89,12 @@ class Windows:
 
 
 def generate_windows(generator, photo: np.ndarray, joints: np.ndarray, plan: WindowPlan, sampling,
-                     reference: str = "photo", on_window=None, **size) -> Windows:
+                     reference: str = "photo", decode: bool = True, on_window=None, **size) -> Windows:
     """Generate every window of ``plan`` for ``joints`` (already ``plan.padded`` long) with
     ``generator`` (a ``sportanim.generation.Generator``); window k uses ``sampling.seed + k``.
-    ``size``: ``height``, ``width``, ``mean``, ``std`` for ``Generator.generate``."""
+    ``decode``: also decode each window (needed for pixel joins and ``carry``; a latent join
+    of photo-referenced windows decodes once, at the end). ``size``: ``height``, ``width``,
+    ``mean``, ``std`` for ``Generator.generate``."""
     from dataclasses import replace
 
     if reference not in REFERENCES:
@@ -104,7 +107,8 @@ def generate_windows(generator, photo: np.ndarray, joints: np.ndarray, plan: Win
         result = generator.generate(image, joints[start:start + plan.window], replace(sampling, seed=seed),
                                     num_frames=plan.window, latents_only=True, **size)
         out.latents.append(result.frames)
-        out.frames.append(generator.decode(result.frames))
+        if decode or reference == "carry":
+            out.frames.append(generator.decode(result.frames))
         out.references.append("photo" if image is photo else f"window {k - 1} frame {plan.step}")
         out.seconds.append(time.perf_counter() - begun)
         out.seeds.append(seed)
