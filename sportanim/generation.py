@@ -137,10 +137,12 @@ class Generator:
 
     def generate(self, image: np.ndarray, joints: np.ndarray, sampling: Sampling = Sampling(), *,
                  num_frames: int | None = None, height: int | None = None, width: int | None = None,
-                 mean: np.ndarray | None = None, std: np.ndarray | None = None):
+                 mean: np.ndarray | None = None, std: np.ndarray | None = None, latents_only: bool = False):
         """Animate ``image`` (uint8 RGB) with ``joints`` (T, 24, 3) mm, camera space; T equal
         to ``num_frames`` (default the weights'). Returns the pipeline output (``frames``
-        uint8 (T, H, W, 3), ``reconstructed_joints``)."""
+        uint8 (T, H, W, 3), ``reconstructed_joints``); with ``latents_only`` its ``frames`` are
+        the final latents (1, F, C, h, w) instead, for :meth:`decode` (e.g. after joining the
+        windows of a long video)."""
         import torch
 
         mean, std = self._stats(mean, std)
@@ -150,7 +152,23 @@ class Generator:
             return self.pipe(image, joints, mean, std, num_inference_steps=sampling.steps,
                              guidance_scale=sampling.guidance, generator=generator,
                              height=height or default_h, width=width or default_w,
-                             num_frames=num_frames or self.num_frames)
+                             num_frames=num_frames or self.num_frames,
+                             output_type="latent" if latents_only else "np")
+
+    @property
+    def temporal_factor(self) -> int:
+        """Pixel frames per latent frame after the first (CogVideoX's VAE: 4)."""
+        return self.pipe.vae_scale_factor_temporal
+
+    def decode(self, latents) -> np.ndarray:
+        """Latents (1, F, C, h, w) of any length -> uint8 frames (1 + 4 (F - 1), H, W, 3)."""
+        import torch
+
+        from sportanim.models import vae as vae_lib
+        from sportanim.models.pipeline import frames_to_uint8
+
+        with torch.no_grad():
+            return frames_to_uint8(vae_lib.decode_latents(self.pipe.vae, latents, self.pipe._execution_device))
 
     def reconstruct(self, joints: np.ndarray, mean: np.ndarray | None = None,
                     std: np.ndarray | None = None) -> np.ndarray:

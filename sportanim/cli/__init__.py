@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from sportanim.cli import data, evaluate, experiment, generate, memory, synth, train
+from sportanim.cli import data, evaluate, experiment, feedback, generate, memory, synth, train
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Sports video generation from 3D motion (MTVCrafter, fine-tuned for sport).")
@@ -22,6 +22,7 @@ app.command("evaluate")(evaluate.evaluate)
 app.command("experiment")(experiment.experiment)
 app.command("demo")(experiment.demo)
 app.command("plan-memory")(memory.plan_memory)
+app.command("feedback")(feedback.feedback)
 
 
 def main() -> None:

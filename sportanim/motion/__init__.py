@@ -1,0 +1,1 @@
+"""Motion beyond tokens: edits, retargeting and generated jumps."""

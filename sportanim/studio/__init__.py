@@ -1,0 +1,1 @@
+"""Feedback for coaches: an athlete (a photo) doing an edited motion, as video."""
