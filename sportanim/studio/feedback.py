@@ -32,8 +32,8 @@ DEFAULT_OVERLAP = 12  # frames shared by consecutive windows (3 latent frames of
 DEFAULT_REFERENCE = "photo"
 DEFAULT_BLEND = "latent"
 DEFAULT_WINDOW = 49  # when the weights folder does not say (MTVCrafter's)
-MOTION_FIDELITY_NOTE = ("motion_fidelity: to be filled by sportanim.eval.motion_fidelity (PCK of the video's "
-                        "keypoints against the driving joints) once it lands; not computed here")
+MOTION_FIDELITY_NOTE = ("motion_fidelity: PCK/AKD of the synthetic-world keypoint detector against the driving "
+                        "joints (sportanim.eval.motion_fidelity); on real photos it is only indicative")
 
 
 @dataclass
@@ -47,11 +47,16 @@ class FeedbackResult:
     notes: list[str] = field(default_factory=list)
 
 
-def motion_fidelity(video: np.ndarray, joints: np.ndarray, intrinsics: np.ndarray) -> float | None:
-    """Hook for the motion-fidelity score of a feedback video (``(T, H, W, 3)`` against its
-    driving ``joints`` in the output camera ``intrinsics``): None until
-    ``sportanim.eval.motion_fidelity`` is wired here."""
-    return None
+def motion_fidelity(video: np.ndarray, joints: np.ndarray, intrinsics: np.ndarray) -> dict:
+    """Does the video perform its driving motion? PCK and AKD of the shipped synthetic-world
+    keypoint detector's detections in ``video`` (T, H, W, 3) against ``joints`` seen by
+    ``intrinsics`` (``sportanim.eval.motion_fidelity``; threshold: a share of the body's size)."""
+    from sportanim.eval.fidelity import build_detector
+    from sportanim.eval.motion_fidelity import motion_scores
+
+    scores = motion_scores(build_detector(None).detect(video), joints, intrinsics)
+    return {"pck": scores.pck, "akd_px": scores.akd_px, "akd": scores.akd, "found": scores.found,
+            "pck_threshold": scores.threshold, "detector": "sportanim synthetic-world keypoints"}
 
 
 def output_paths(out: Path) -> tuple[Path, Path, Path]:
@@ -253,14 +258,15 @@ def _write(out: Path, video: np.ndarray, joints: np.ndarray, camera: np.ndarray,
            begun: float) -> None:
     """OUT.mp4, OUT.panel.mp4 and OUT.json through temporary siblings, moved into place together."""
     from sportanim.skeleton import draw_skeleton, overlay_skeleton
-    from sportanim.video_io import atomic_path, write_video
+    from sportanim.io.files import atomic_file
+    from sportanim.io.video import write_video
 
     video_path, panel_path, report_path = output_paths(out)
     h, w = video.shape[1:3]
     panel = np.concatenate([draw_skeleton(joints, camera, w, h), video, overlay_skeleton(video, joints, camera)],
                            axis=2)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(video_path) as tv, atomic_path(panel_path) as tp, atomic_path(report_path) as tj:
+    with atomic_file(video_path) as tv, atomic_file(panel_path) as tp, atomic_file(report_path) as tj:
         write_video(tv, video, fps)
         write_video(tp, panel, fps)
         report["timings"]["total_s"] = time.perf_counter() - begun
