@@ -24,6 +24,7 @@ it stopped):
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 import sys
@@ -195,11 +196,18 @@ def _init_folder(out: Path, c: PretrainConfig, folder: Path, stats: Path, tokeni
 
 
 def _subset(data: Path, folder: Path, clips: int) -> Path:
-    """An FSJD folder of the first ``clips`` train clips of ``data`` (clips/ linked, not copied)."""
+    """An FSJD folder of the first ``clips`` train clips of ``data``: their files hard-linked
+    (copied across file systems), since readers refuse symlinks leading out of a dataset."""
     if not folder.exists():
         records = [r for r in fsjd.read_manifest(data) if r.split == "train"][:clips]
         with atomic_dir(folder) as tmp:
-            (tmp / "clips").symlink_to((data / "clips").resolve())
+            for record in records:
+                for relative in (record.video, record.joints):
+                    (tmp / relative).parent.mkdir(parents=True, exist_ok=True)
+                    try:
+                        os.link(data / relative, tmp / relative)
+                    except OSError:
+                        shutil.copy2(data / relative, tmp / relative)
             fsjd.write_manifest(tmp, records)
             shutil.copy(data / STATS_NAME, tmp / STATS_NAME)
     return folder
