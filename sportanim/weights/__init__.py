@@ -1,6 +1,9 @@
 """Weights shipped inside the package: the tiny base model (``tiny/``), trained from scratch on
 synthetic daily motion by ``sportanim pretrain --preset tiny --install``; its
-``pretrain.json`` records the command, seed, per-stage wall time and metrics."""
+``pretrain.json`` records the command, seed, per-stage wall time and metrics. ``motion/``
+holds the jump generator over the tiny tokenizer's codes and ``motion/classifier/`` the
+jump classifier (``sportanim motion train``), each with a ``record.json`` (command, seed,
+data, wall time, losses or metrics, sha256 of the weights)."""
 
 from __future__ import annotations
 
