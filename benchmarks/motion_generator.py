@@ -90,6 +90,27 @@ def score_element(motions, reference, classifier, rng) -> dict:
     return out, feats
 
 
+def tokenizer_ceiling(reference, tok, count: int, rng) -> dict:
+    """The same rule and physics checks on reference clips after the frozen tokenizer's
+    round trip through the canonical camera (no generator): what the codes can hold."""
+    picks = [reference[i] for i in rng.choice(len(reference), min(count, len(reference)), replace=False)]
+    cams = np.stack([frames.world_to_canonical(c.world) for c in picks])
+    worlds = [frames.canonical_to_world(w) for w in tok.decode(torch.from_numpy(tok.encode(cams)))]
+    out = {"clips": len(picks)}
+    for name, motions in (("original", [c.world for c in picks]), ("tokenizer_round_trip", worlds)):
+        flights = [read_flight(w, FPS) for w in motions]
+        sign = [1.0 if c.direction == "ccw" else -1.0 for c in picks]
+        out[name] = {
+            "flight_found_share": float(np.mean([f is not None for f in flights])),
+            "rule_revolutions_within_0.25_share": float(np.mean(
+                [f is not None and abs(s * f.revolutions - c.revolutions) <= 0.25 for f, s, c in zip(flights, sign, picks)])),
+            "g_in_range_share": float(np.mean([f is not None and G_RANGE[0] <= f.g_pelvis <= G_RANGE[1] for f in flights])),
+            "median_g_pelvis": float(np.median([f.g_pelvis for f in flights if f])) if any(flights) else None,
+            "median_air_time_s": float(np.median([f.air_time_s for f in flights if f])) if any(flights) else None,
+        }
+    return out
+
+
 def contact_sheet(samples: dict, path: Path, per_element: int = 2, columns: int = 7, tile: int = 112) -> None:
     """Rows: samples; columns: frames from before take-off to after landing."""
     from PIL import Image, ImageDraw
@@ -168,6 +189,8 @@ def main() -> None:
         "diversity": pair_distance(feats, 200, rng),
         "reference_diversity": pair_distance(ref_feats, 200, rng),
     }
+    results["tokenizer_ceiling"] = tokenizer_ceiling(reference, loaded[1], 60, rng)
+    print("tokenizer ceiling", json.dumps(results["tokenizer_ceiling"]), flush=True)
     contact_sheet(samples, args.sheet)
     results["sheet"] = str(args.sheet.relative_to(REPO)) if args.sheet.is_relative_to(REPO) else str(args.sheet)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -194,3 +194,15 @@ def _tiny_clips():
     clip = make_clip(0, 0, "axel", (16, 16))
     world = frames.canonical_world(frames.world_from_clip(clip.joints, clip.camera.extrinsics_mm()))
     return [JumpClip("c", world, "axel", 2.5, "ccw", 1.7, 17, 34, "a00", "synthetic")] * 4
+
+
+def test_shipped_generator_and_classifier_load_and_run():
+    from sportanim.motion.classify import SHIPPED as CLASSIFIER, classify_joints
+    from sportanim.motion.sampling import SHIPPED, sample_jump
+
+    if not (SHIPPED / "model.safetensors").is_file() or not (CLASSIFIER / "model.safetensors").is_file():
+        pytest.skip("no shipped motion weights")
+    motion = sample_jump("2A", count=1, seed=0, steps=2)[0]
+    assert motion.joints.shape == (49, 24, 3) and motion.element.code == "2A"
+    reading = classify_joints(motion.joints, motion.extrinsics)
+    assert reading.element.type in ("axel", "toe_loop", "salchow", "loop", "flip", "lutz")
