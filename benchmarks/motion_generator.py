@@ -1,7 +1,7 @@
 """The jump generator, judged as MDM judges action-to-motion, plus the physics of a jump.
 
     python benchmarks/motion_generator.py --synth DIR --real DIR [--elements 3Lz,2A,4T,3F,3Lo,3S]
-        [--count 20] [--guidance 3] [--direction ccw] [--seed 0]
+        [--count 20] [--guidance 1] [--direction ccw] [--seed 0]
 
 ``--synth``: synthetic jump clips (the reference motions); ``--real``: FS-Jump3D imported
 (``sportanim data import-fsjump3d``; its air times give the real range). Per element:
@@ -15,6 +15,8 @@
   request: share of samples (the target is >= 90%), flights found;
 - flight physics in the world frame: g fitted to the pelvis (share within 8-11.5 m/s^2)
   and air time against the real and synthetic ranges;
+- the ceiling the frozen tokenizer sets: the checks above on reference clips before and
+  after its encode -> decode round trip, without the generator;
 - samples per second with 2 CPU threads (the ``count`` samples of one call, loading
   excluded).
 
@@ -90,7 +92,7 @@ def score_element(motions, reference, classifier, rng) -> dict:
     return out, feats
 
 
-def tokenizer_ceiling(reference, tok, count: int, rng) -> dict:
+def tokenizer_ceiling(reference, tok, classifier, count: int, rng) -> dict:
     """The same rule and physics checks on reference clips after the frozen tokenizer's
     round trip through the canonical camera (no generator): what the codes can hold."""
     picks = [reference[i] for i in rng.choice(len(reference), min(count, len(reference)), replace=False)]
@@ -99,8 +101,11 @@ def tokenizer_ceiling(reference, tok, count: int, rng) -> dict:
     out = {"clips": len(picks)}
     for name, motions in (("original", [c.world for c in picks]), ("tokenizer_round_trip", worlds)):
         flights = [read_flight(w, FPS) for w in motions]
+        readings = predict(classifier, [frames.canonical_world(w) for w in motions])
         sign = [1.0 if c.direction == "ccw" else -1.0 for c in picks]
         out[name] = {
+            "element_accuracy": float(np.mean([r.element == Element(c.type, c.revolutions)
+                                               for r, c in zip(readings, picks)])),
             "flight_found_share": float(np.mean([f is not None for f in flights])),
             "rule_revolutions_within_0.25_share": float(np.mean(
                 [f is not None and abs(s * f.revolutions - c.revolutions) <= 0.25 for f, s, c in zip(flights, sign, picks)])),
@@ -142,7 +147,7 @@ def main() -> None:
     parser.add_argument("--elements", default="3Lz,2A,4T,3F,3Lo,3S")
     parser.add_argument("--count", type=int, default=20, help="samples per element")
     parser.add_argument("--direction", default="ccw")
-    parser.add_argument("--guidance", type=float, default=3.0)
+    parser.add_argument("--guidance", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--weights", type=Path, default=None, help="generator folder (default: shipped)")
     parser.add_argument("--classifier", type=Path, default=None, help="classifier folder (default: shipped)")
@@ -189,7 +194,7 @@ def main() -> None:
         "diversity": pair_distance(feats, 200, rng),
         "reference_diversity": pair_distance(ref_feats, 200, rng),
     }
-    results["tokenizer_ceiling"] = tokenizer_ceiling(reference, loaded[1], 60, rng)
+    results["tokenizer_ceiling"] = tokenizer_ceiling(reference, loaded[1], classifier, 60, rng)
     print("tokenizer ceiling", json.dumps(results["tokenizer_ceiling"]), flush=True)
     contact_sheet(samples, args.sheet)
     results["sheet"] = str(args.sheet.relative_to(REPO)) if args.sheet.is_relative_to(REPO) else str(args.sheet)

@@ -65,7 +65,7 @@ def sample_command(
     height: Optional[float] = typer.Option(None, "--height", help="Athlete height in metres (1.2-2.1); default: any."),
     count: int = typer.Option(1, "--count", help="How many motions."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same motions."),
-    guidance: float = typer.Option(3.0, "--guidance", help="Classifier-free guidance scale (1: conditional only)."),
+    guidance: float = typer.Option(1.0, "--guidance", help="Classifier-free guidance scale (1: conditional only; 1 scored best of 1, 3, 5 in benchmarks/motion_generator.py)."),
     size: int = typer.Option(512, "--size", help="Square image size the camera intrinsics are for."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Generator folder (default: the shipped one)."),
 ) -> None:

@@ -180,7 +180,7 @@ class JumpGenerator(nn.Module):
     # ---- sampling
 
     @torch.no_grad()
-    def sample(self, cond: JumpCondition, steps: int = 10, guidance: float = 3.0, temperature: float = 1.0,
+    def sample(self, cond: JumpCondition, steps: int = 10, guidance: float = 1.0, temperature: float = 1.0,
                choice_noise: float = 2.0, generator: torch.Generator | None = None) -> torch.Tensor:
         """Code ids ``(B, L)`` by iterative unmasking: at step ``s`` of ``steps`` the
         ``L cos(pi/2 (s+1)/steps)`` least confident ids go back to [MASK]; confidences get

@@ -72,7 +72,7 @@ def load_generator(weights: str | Path | None = None) -> tuple[JumpGenerator, Fr
 
 
 def sample_jump(jump, direction: str = "ccw", height: float | None = None, count: int = 1, seed: int = 0,
-                weights=None, guidance: float = 3.0, steps: int = 10, size: int = 512,
+                weights=None, guidance: float = 1.0, steps: int = 10, size: int = 512,
                 loaded: tuple[JumpGenerator, FrozenTokenizer] | None = None) -> list[JumpMotion]:
     """``count`` motions of ``jump`` (an ISU code like ``"3Lz"``, an Element or a
     ``(type, revolutions)`` pair) rotating ``direction``; ``height`` (m) optional.
