@@ -38,6 +38,10 @@ class Element:
         return f"{int(named)}{TYPE_ABBREVIATIONS[self.type]}"
 
 
+def _article(name: str) -> str:
+    return "an" if name[0] in "aeiou" else "a"
+
+
 def _allowed(name: str) -> str:
     revs = JUMP_TYPES[name].revolutions
     return ", ".join(f"{r:g}" for r in revs) + " (" + ", ".join(Element(name, r).code for r in revs) + ")"
@@ -51,7 +55,7 @@ def element(jump_type: str, revolutions: float) -> Element:
         raise ValueError(f"unknown jump type {jump_type!r}; use one of {', '.join(JUMP_TYPES)}")
     revs = float(revolutions)
     if revs not in JUMP_TYPES[jump_type].revolutions:
-        raise ValueError(f"a {jump_type} cannot have {revs:g} revolutions; allowed: {_allowed(jump_type)}")
+        raise ValueError(f"{_article(jump_type)} {jump_type} cannot have {revs:g} revolutions; allowed: {_allowed(jump_type)}")
     return Element(jump_type, revs)
 
 
@@ -69,7 +73,7 @@ def parse_code(code: str) -> Element:
     named = float(match.group(1))
     revs = named + 0.5 if name == "axel" else named
     if revs not in JUMP_TYPES[name].revolutions:
-        raise ValueError(f"{code.strip()!r}: a {name} cannot have {revs:g} revolutions; allowed: {_allowed(name)}")
+        raise ValueError(f"{code.strip()!r}: {_article(name)} {name} cannot have {revs:g} revolutions; allowed: {_allowed(name)}")
     return Element(name, revs)
 
 
