@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import typer
 
-from sportanim.cli import data, evaluate, experiment, feedback, generate, memory, synth, train
+from sportanim.cli import data, evaluate, experiment, feedback, generate, memory, motion, synth, train
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Sports video generation from 3D motion (MTVCrafter, fine-tuned for sport).")
 app.command("synth")(synth.synth)
 app.add_typer(data.app, name="data")
+app.add_typer(motion.app, name="motion")
 app.command("pretrain")(train.pretrain)
 app.command("train")(train.train)
 app.command("generate")(generate.generate)

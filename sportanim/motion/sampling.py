@@ -1,0 +1,102 @@
+"""``sample_jump``: an ISU element -> jump motions, ready for the video pipeline.
+
+Steps: condition -> code ids (the generator's iterative unmasking with classifier-free
+guidance) -> the frozen tokenizer decodes them into the canonical camera -> the world frame
+(exact inverse of the canonical camera) -> filmed by the synthetic world's broadcast
+camera at ``size`` x ``size`` (NLF's intrinsics, what the pipeline and the skeleton
+drawings take). Take-off and landing are read from the world motion by rule
+(:func:`sportanim.motion.rules.read_flight`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sportanim import fsjd
+from sportanim.motion import elements, frames
+from sportanim.motion.generator import JumpCondition, JumpGenerator
+from sportanim.motion.rules import read_flight
+from sportanim.motion.tokens import FrozenTokenizer
+from sportanim.synth.camera import follow_camera
+
+FPS = 30.0
+SHIPPED = Path(__file__).resolve().parent.parent / "weights" / "motion"
+
+
+@dataclass
+class JumpMotion:
+    """One sampled jump."""
+
+    joints: np.ndarray  # float32 (T, 24, 3) mm, camera space of ``extrinsics``
+    intrinsics: np.ndarray  # float32 (3, 3) for an image of ``size``
+    size: tuple[int, int]  # (width, height)
+    extrinsics: np.ndarray  # float32 (T, 3, 4) world->camera [R | t], t in mm
+    world: np.ndarray  # float64 (T, 24, 3) metres, ice at z = 0
+    element: elements.Element
+    direction: str
+    height: float | None
+    takeoff_frame: int | None
+    landing_frame: int | None
+    fps: float = FPS
+
+    def save(self, path: str | Path) -> Path:
+        """An npz ``sportanim.data.motion.load_motion`` reads (written atomically)."""
+        path = Path(path)
+        fsjd.write_npz(path, {
+            "joints": self.joints, "intrinsics": self.intrinsics, "size": np.array(self.size, dtype=np.int64),
+            "extrinsics": self.extrinsics, "fps": np.array(self.fps),
+            "takeoff_frame": np.array(-1 if self.takeoff_frame is None else self.takeoff_frame),
+            "landing_frame": np.array(-1 if self.landing_frame is None else self.landing_frame),
+            "element": np.array(self.element.code), "motion": np.array(self.element.type),
+            "revolutions": np.array(self.element.revolutions), "direction": np.array(self.direction),
+        })
+        return path
+
+
+def load_generator(weights: str | Path | None = None) -> tuple[JumpGenerator, FrozenTokenizer]:
+    """The generator in ``weights`` (default: the shipped one) and the tokenizer it fits."""
+    from sportanim.weights import TINY_BASE
+
+    model = JumpGenerator.from_pretrained(weights or SHIPPED)
+    ref = model.config.tokenizer
+    folder = TINY_BASE if ref.get("folder") == "shipped" else Path(ref["folder"])
+    tok = FrozenTokenizer(folder)
+    if ref.get("sha256") and ref["sha256"] != tok.sha256:
+        raise ValueError(f"{weights or SHIPPED} was trained on a different tokenizer than {folder} "
+                         "(sha256 mismatch); retrain it with `sportanim motion train`")
+    return model, tok
+
+
+def sample_jump(jump, direction: str = "ccw", height: float | None = None, count: int = 1, seed: int = 0,
+                weights=None, guidance: float = 1.0, steps: int = 10, size: int = 512,
+                loaded: tuple[JumpGenerator, FrozenTokenizer] | None = None) -> list[JumpMotion]:
+    """``count`` motions of ``jump`` (an ISU code like ``"3Lz"``, an Element or a
+    ``(type, revolutions)`` pair) rotating ``direction``; ``height`` (m) optional.
+    ``loaded`` reuses a :func:`load_generator` result across calls."""
+    element = elements.resolve(jump)
+    direction = elements.check_direction(direction)
+    height = elements.check_height(height)
+    if count < 1:
+        raise ValueError(f"--count must be >= 1, got {count}")
+    if size < 16:
+        raise ValueError(f"--size must be >= 16 pixels, got {size}")
+    model, tok = loaded or load_generator(weights)
+    cond = JumpCondition.make(element.type, element.revolutions, direction, height, count)
+    gen = torch.Generator().manual_seed(seed)
+    ids = model.sample(cond, steps=steps, guidance=guidance, generator=gen)
+    canonical = tok.decode(ids)  # (B, T, 24, 3) mm
+    return [_film(frames.canonical_to_world(c), element, direction, height, size, seed, i)
+            for i, c in enumerate(canonical)]
+
+
+def _film(world: np.ndarray, element, direction, height, size: int, seed: int, index: int) -> JumpMotion:
+    camera = follow_camera(world[:, 0], FPS, size, size, np.random.default_rng([seed, 21, index]))
+    joints = (camera.world_to_camera(world) * 1000.0).astype(np.float32)
+    flight = read_flight(world, FPS)
+    return JumpMotion(joints, camera.intrinsics[0].astype(np.float32), (size, size),
+                      camera.extrinsics_mm().astype(np.float32), world, element, direction, height,
+                      flight.takeoff_frame if flight else None, flight.landing_frame if flight else None)

@@ -1,0 +1,208 @@
+"""sportanim.motion: ISU element codes, the jump generator over 4DMoT codes, the jump
+classifier and the ``sportanim motion`` commands (tiny seeded models, seconds each)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sportanim.motion import elements, frames
+from sportanim.motion.clips import load_jump_clips
+from sportanim.synth.dataset import SynthConfig, synthesize
+from sportanim.synth.world import make_clip
+
+
+@pytest.fixture(scope="module")
+def jump_dir(tmp_path_factory):
+    """Twelve synthetic jump clips (two of each type), 16 px video."""
+    out = tmp_path_factory.mktemp("jumps") / "fsjd"
+    synthesize(SynthConfig(out=out, domain="jump", clips=12, size=16, seed=5, eval_fraction=0.0, workers=1),
+               show_progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_generator(jump_dir, tmp_path_factory):
+    from sportanim.motion.generator import GeneratorConfig
+    from sportanim.motion.training import train_motion_generator
+
+    out = tmp_path_factory.mktemp("gen") / "gen"
+    cfg = GeneratorConfig(width=32, depth=1, heads=4, token_width=8)
+    record = train_motion_generator([jump_dir], out, steps=3, batch_size=4, config=cfg, show_progress=False)
+    return out, record
+
+
+# ------------------------------------------------------------------------------ elements
+
+
+@pytest.mark.parametrize("code, jump_type, revs", [
+    ("3Lz", "lutz", 3.0), ("2A", "axel", 2.5), ("4T", "toe_loop", 4.0), ("3F", "flip", 3.0),
+    ("3Lo", "loop", 3.0), ("3S", "salchow", 3.0), ("1a", "axel", 1.5)])
+def test_codes_parse_and_round_trip(code, jump_type, revs):
+    e = elements.parse_code(code)
+    assert (e.type, e.revolutions) == (jump_type, revs)
+    assert elements.parse_code(e.code) == e
+    assert elements.resolve(jump_type=jump_type, revolutions=revs) == e
+
+
+def test_type_and_revs_form_and_alias():
+    assert elements.resolve(jump_type="toeloop", revolutions=2) == elements.Element("toe_loop", 2.0)
+    assert elements.resolve(("lutz", 3)) == elements.parse_code("3Lz")
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda: elements.parse_code("3X"), "unknown jump code"),
+    (lambda: elements.parse_code("5A"), "cannot have 5.5"),
+    (lambda: elements.element("lutz", 0.5), "cannot have 0.5"),
+    (lambda: elements.element("spin", 2), "unknown jump type"),
+    (lambda: elements.check_height(1.1), "outside 1.2-2.1"),
+    (lambda: elements.check_height(2.2), "outside 1.2-2.1"),
+    (lambda: elements.check_direction("left"), "ccw or cw"),
+    (lambda: elements.resolve("3Lz", jump_type="lutz", revolutions=3), "not both"),
+    (lambda: elements.resolve(None), "name the jump"),
+])
+def test_refusals_are_one_clear_value_error(call, words):
+    with pytest.raises(ValueError, match=words) as info:
+        call()
+    assert "\n" not in str(info.value)
+
+
+# ------------------------------------------------------------------------------ frames
+
+
+def test_canonical_camera_inverts_exactly_and_mirror_turns_the_other_way():
+    from sportanim.motion.rules import read_flight
+
+    clip = make_clip(0, 5, "lutz", (16, 16))
+    world = frames.canonical_world(frames.world_from_clip(clip.joints, clip.camera.extrinsics_mm()))
+    assert np.abs(world[0, 0, :2]).max() < 1e-9
+    back = frames.canonical_to_world(frames.world_to_canonical(world))
+    assert np.abs(back - world).max() < 1e-5  # metres; the camera file is float32 mm
+    ccw, cw = read_flight(world, 30.0), read_flight(frames.mirror(world), 30.0)
+    assert ccw.revolutions == pytest.approx(clip.labels["revolutions"], abs=0.25)
+    assert cw.revolutions == pytest.approx(-ccw.revolutions, abs=1e-6)
+
+
+def test_jump_clips_come_in_both_directions(jump_dir):
+    clips = load_jump_clips([jump_dir])
+    assert len(clips) == 24
+    assert {c.direction for c in clips[0::2]} == {"ccw"} and {c.direction for c in clips[1::2]} == {"cw"}
+    assert all(1.4 < c.height < 2.0 for c in clips)
+
+
+# ------------------------------------------------------------------------------ generator
+
+
+def test_tiny_generator_trains_and_samples_valid_motions(tiny_generator, tmp_path):
+    from sportanim.data.motion import load_motion
+    from sportanim.motion.sampling import sample_jump
+
+    out, record = tiny_generator
+    assert record["steps"] == 3 and record["clips"] == 24 and len(record["sha256"]["model.safetensors"]) == 64
+    motions = sample_jump("3Lz", direction="cw", height=1.62, count=2, seed=1, weights=out, steps=2, size=64)
+    assert len(motions) == 2
+    for m in motions:
+        assert m.joints.shape == (49, 24, 3) and m.joints.dtype == np.float32 and np.isfinite(m.joints).all()
+        assert m.intrinsics.shape == (3, 3) and m.size == (64, 64) and m.extrinsics.shape == (49, 3, 4)
+        assert np.allclose(frames.world_from_clip(m.joints, m.extrinsics), m.world, atol=1e-3)
+    path = motions[0].save(tmp_path / "m.npz")
+    loaded = load_motion(path)
+    assert loaded.joints.shape == (49, 24, 3) and loaded.image_size == (64, 64)
+    again = sample_jump("3Lz", direction="cw", height=1.62, count=2, seed=1, weights=out, steps=2, size=64)
+    assert np.array_equal(again[1].joints, motions[1].joints)  # seeded
+
+
+def test_guidance_scale_one_is_the_conditional_model():
+    from sportanim.motion.generator import GeneratorConfig, JumpCondition, JumpGenerator
+
+    torch.manual_seed(0)
+    model = JumpGenerator(GeneratorConfig(codebook_size=16, token_frames=3, width=16, depth=1, heads=2,
+                                          token_width=4)).eval()
+    ids = torch.randint(0, 17, (3, model.config.num_tokens))
+    cond = JumpCondition.make("flip", 2.0, "ccw", 1.7, 3)
+    with torch.no_grad():
+        conditional = model(ids, cond)
+        assert torch.allclose(model.guided_logits(ids, cond, 1.0), conditional, atol=1e-5)
+        assert not torch.allclose(model.guided_logits(ids, cond, 3.0), conditional, atol=1e-3)
+
+
+# ------------------------------------------------------------------------------ classifier
+
+
+def test_classifier_learns_synthetic_clips(jump_dir):
+    from sportanim.motion.classify import evaluate_classifier, fit_classifier, predict
+
+    clips = load_jump_clips([jump_dir])
+    model = fit_classifier(clips, steps=150, batch_size=24)
+    metrics = evaluate_classifier(model, clips)  # seen clips: a check that it learns at all
+    assert metrics["type_accuracy"] >= 0.8 and metrics["direction_accuracy"] >= 0.9
+    assert metrics["rule_revolutions_within_0.25"] == 1.0  # synthetic flights turn exactly their count
+    reading = predict(model, [clips[0].world])[0]
+    assert 0.0 < reading.type_confidence <= 1.0 and 0 <= reading.takeoff_frame < 49
+
+
+# ------------------------------------------------------------------------------ CLI
+
+
+@pytest.mark.parametrize("args, words", [
+    (["sample", "--jump", "3X", "--out", "{tmp}/m.npz"], "unknown jump code"),
+    (["sample", "--type", "axel", "--revs", "5", "--out", "{tmp}/m.npz"], "cannot have 5"),
+    (["sample", "--jump", "3Lz", "--height", "2.5", "--out", "{tmp}/m.npz"], "outside 1.2-2.1"),
+    (["sample", "--jump", "3Lz", "--out", "{tmp}/no/such/m.npz"], "does not exist"),
+    (["classify", "{tmp}/nothing.npz"], "no such motion"),
+    (["train", "--data", "{tmp}", "--out", "{tmp}/run", "--model", "vae"], "generator or classifier"),
+])
+def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, args, words):
+    from typer.testing import CliRunner
+
+    from sportanim.cli import app
+
+    result = CliRunner().invoke(app, ["motion", *[a.format(tmp=tmp_path) for a in args]])
+    assert result.exit_code == 2, result.output
+    assert words in result.output and len(result.output.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_sample_then_classify(tiny_generator, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from sportanim.cli import app
+    from sportanim.motion.classify import fit_classifier
+
+    out, _ = tiny_generator
+    result = CliRunner().invoke(app, ["motion", "sample", "--type", "lutz", "--revs", "3", "--count", "2",
+                                      "--weights", str(out), "--size", "64", "--out", str(tmp_path / "m.npz")])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m_0.npz", "m_1.npz"]
+    clf = tmp_path.parent / "clf"
+    model = fit_classifier(_tiny_clips(), steps=2, batch_size=4)
+    clf.mkdir(exist_ok=True)
+    model.save_pretrained(clf)
+    result = CliRunner().invoke(app, ["motion", "classify", str(tmp_path), "--weights", str(clf)])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.strip().splitlines()]
+    assert [line["motion"] for line in lines] == ["m_0.npz", "m_1.npz"]
+    assert all(line["element"] and 0 < line["type_confidence"] <= 1 for line in lines)
+
+
+def _tiny_clips():
+    from sportanim.motion.clips import JumpClip
+
+    clip = make_clip(0, 0, "axel", (16, 16))
+    world = frames.canonical_world(frames.world_from_clip(clip.joints, clip.camera.extrinsics_mm()))
+    return [JumpClip("c", world, "axel", 2.5, "ccw", 1.7, 17, 34, "a00", "synthetic")] * 4
+
+
+def test_shipped_generator_and_classifier_load_and_run():
+    from sportanim.motion.classify import SHIPPED as CLASSIFIER, classify_joints
+    from sportanim.motion.sampling import SHIPPED, sample_jump
+
+    if not (SHIPPED / "model.safetensors").is_file() or not (CLASSIFIER / "model.safetensors").is_file():
+        pytest.skip("no shipped motion weights")
+    motion = sample_jump("2A", count=1, seed=0, steps=2)[0]
+    assert motion.joints.shape == (49, 24, 3) and motion.element.code == "2A"
+    reading = classify_joints(motion.joints, motion.extrinsics)
+    assert reading.element.type in ("axel", "toe_loop", "salchow", "loop", "flip", "lutz")
