@@ -369,3 +369,34 @@ def test_feedback_end_to_end(studio):
     assert 0.0 <= fidelity["pck"] <= 1.0 and fidelity["pck_threshold"] > 0 and fidelity["detector"]
     assert report["seam"]["seam_ratio"] > 0 and report["athlete"]["people_found"] == 1
     assert sorted(p.name for p in out.iterdir()) == ["fb.json", "fb.mp4", "fb.panel.mp4"]  # no temporaries
+
+
+def _feedback_jump(root, code, *extra, folder="jumpout"):
+    from typer.testing import CliRunner
+
+    from sportanim.cli import app
+
+    return CliRunner().invoke(app, ["feedback", "--athlete", str(root / "athlete.png"), "--jump", code, "--weights",
+                                    str(root / "weights"), "--out", str(root / folder / "fb.mp4"), "--steps", "1",
+                                    "--quiet", *extra])
+
+
+def test_feedback_of_a_chosen_element(studio):
+    import json
+
+    from sportanim.io.video import read_video
+
+    result = _feedback_jump(studio, "2A")
+    assert result.exit_code == 0, result.output
+    report = json.loads((studio / "jumpout" / "fb.json").read_text())
+    assert report["inputs"]["motion"] == "jump 2A" and any("2A sampled" in n for n in report["notes"])
+    assert len(read_video(studio / "jumpout" / "fb.mp4")[0]) == 49  # one sampled jump, in overlapping windows
+
+
+@pytest.mark.parametrize("code, extra, words", [("3X", (), ("3X",)), ("5A", (), ("5A",)),
+                                                 ("2A", ("--motion", "x.npz"), ("one motion source",))])
+def test_feedback_refuses_a_bad_element_in_one_line(studio, code, extra, words):
+    result = _feedback_jump(studio, code, *extra, folder="refused")
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert all(word in result.output for word in words), result.output
+    assert not (studio / "refused").exists()

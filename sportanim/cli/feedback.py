@@ -13,8 +13,10 @@ from sportanim.cli.errors import run, say
 
 def feedback(
     athlete: Path = typer.Option(..., "--athlete", help="Photo of the athlete (the largest person in it)."),
-    motion: str = typer.Option(..., "--motion", help="Motion: FILE.npz (array 'joints', optional 'extrinsics'), "
-                               "FILE.npy, FILE.pkl[#N] or an FSJD clip id (with --data)."),
+    motion: Optional[str] = typer.Option(None, "--motion", help="Motion: FILE.npz (array 'joints', optional 'extrinsics'), "
+                                         "FILE.npy, FILE.pkl[#N] or an FSJD clip id (with --data)."),
+    jump: Optional[str] = typer.Option(None, "--jump", help="Instead of --motion: an ISU element (3Lz, 2A, 4T, 3F, 3Lo, "
+                                       "3S) sampled by the shipped jump generator (--seed)."),
     out: Path = typer.Option(..., "--out", help="Output video (.mp4); OUT.panel.mp4 and OUT.json beside it."),
     data: Optional[Path] = typer.Option(None, "--data", help="FSJD folder, for clip ids."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Weights folder (default: the shipped tiny base)."),
@@ -34,7 +36,7 @@ def feedback(
         say(f"[dim]note:[/] {note}")
 
     result = run(make_feedback, athlete, motion, out, data=data, weights=weights, slow=slow, mirror=mirror,
-                 view=view, frames=frames, seed=seed, steps=steps, device=device, show_progress=not quiet,
+                 view=view, frames=frames, seed=seed, steps=steps, device=device, jump=jump, show_progress=not quiet,
                  on_note=show)
     say(f"wrote {result.video}, {result.panel} and {result.report} ({result.frames} frames) "
         f"in {result.seconds:.1f} s")

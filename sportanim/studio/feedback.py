@@ -147,9 +147,11 @@ def make_feedback(athlete_photo, motion, out, *, data=None, weights=None, slow: 
                   mirror: bool = False, view: float | None = None, frames: int | None = None, seed: int = 0,
                   steps: int = 25, guidance: float = 3.0, height_m: float | None = None,
                   overlap: int = DEFAULT_OVERLAP, reference: str = DEFAULT_REFERENCE, blend: str = DEFAULT_BLEND,
-                  device: str = "auto", generator=None, show_progress: bool = True, on_note=None) -> FeedbackResult:
+                  device: str = "auto", generator=None, jump: str | None = None, show_progress: bool = True,
+                  on_note=None) -> FeedbackResult:
     """A feedback video of the athlete in ``athlete_photo`` (a file, or uint8 RGB array) doing
-    ``motion`` (a motion file, or an FSJD clip id of ``data``), edited: ``view`` degrees
+    ``motion`` (a motion file, or an FSJD clip id of ``data``; or None and ``jump``, an ISU
+    element such as "3Lz" sampled by the shipped jump generator with ``seed``), edited: ``view`` degrees
     around the skater, ``mirror``ed, ``slow``ed down; its first ``frames`` frames (default all).
     Writes OUT.mp4, OUT.panel.mp4 and OUT.json (module notes). ``generator``: an already
     loaded ``Generator`` (else ``weights`` is loaded once)."""
@@ -172,9 +174,14 @@ def make_feedback(athlete_photo, motion, out, *, data=None, weights=None, slow: 
         raise ValueError(f"--frames {frames}: at least {window} (the model's window); longer motions are "
                          "generated in overlapping windows")
     photo_name = str(athlete_photo) if not isinstance(athlete_photo, np.ndarray) else "photo"
-    motion_name = str(motion) if not isinstance(motion, np.ndarray) else "array"
+    if (motion is None) == (jump is None):
+        raise ValueError("give one motion source: --motion FILE|CLIP_ID or --jump CODE (e.g. 3Lz)")
+    motion_name = f"jump {jump}" if jump is not None else str(motion) if not isinstance(motion, np.ndarray) else "array"
     photo = read_image(Path(athlete_photo)) if not isinstance(athlete_photo, np.ndarray) else athlete_photo
-    joints, extrinsics, fps = read_motion(motion, data) if not isinstance(motion, np.ndarray) else (motion, None, None)
+    if jump is not None:
+        joints, extrinsics, fps = _sampled_jump(jump, seed, note)
+    else:
+        joints, extrinsics, fps = read_motion(motion, data) if not isinstance(motion, np.ndarray) else (motion, None, None)
     joints, edit_log = edit_motion(joints, extrinsics, slow, mirror, view)
     if frames is not None:
         if frames > len(joints):
@@ -236,6 +243,18 @@ def make_feedback(athlete_photo, motion, out, *, data=None, weights=None, slow: 
     }
     _write(out, video, driving.joints[:len(video)], camera, rate, report, begun)
     return FeedbackResult(*output_paths(out), plan.total, time.perf_counter() - begun, seam, notes)
+
+
+def _sampled_jump(code: str, seed: int, note) -> tuple[np.ndarray, np.ndarray, float]:
+    """(joints, extrinsics, fps) of one jump of ISU element ``code`` from the shipped generator."""
+    from sportanim.motion import elements
+    from sportanim.motion.sampling import sample_jump
+
+    elements.resolve(code)  # an unknown code or impossible revolutions: one line, before sampling
+    motion = sample_jump(code, seed=seed)[0]
+    note(f"motion: {code} sampled by the jump generator (seed {seed}; take-off frame {motion.takeoff_frame}, "
+         f"landing frame {motion.landing_frame})")
+    return motion.joints, motion.extrinsics, motion.fps
 
 
 def _stats(generator, joints: np.ndarray, note):
