@@ -31,3 +31,15 @@ def write_audio_only(path: Path) -> None:
             frame.sample_rate, frame.pts = 16000, i * 1024
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
+
+
+def write_lossless_video(path: Path, frames: np.ndarray, fps: float) -> None:
+    """Any-size (odd too) lossless video: FFV1 in Matroska (no frame count in the header)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=int(fps))
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv444p"
+        for index, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv444p")
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))

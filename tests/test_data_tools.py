@@ -8,7 +8,6 @@ import os
 import pickle
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -20,6 +19,8 @@ from sportanim.data.stats import dataset_stats, format_stats_table
 from sportanim.data.upstream import (RestrictedUnpickler, UnsafePickleError, UpstreamFormatError,
                                      import_mtvcrafter, load_upstream_pkl, scaled_intrinsics)
 from sportanim.skeleton import JOINT_INDEX, nlf_intrinsics, project
+
+from media import write_lossless_video
 
 LEGS = [JOINT_INDEX[f"{side}_{part}"] for side in ("left", "right")
         for part in ("knee", "ankle", "foot")]
@@ -189,18 +190,6 @@ def test_import_real_samples_full_length_counts_match(real_pkl, tmp_path):
 
 
 W, H, FPS = 135, 81, 25.0
-
-
-def write_lossless_video(path: Path, frames: np.ndarray, fps: float) -> None:
-    """Any-size (odd too) lossless video: FFV1 in Matroska (no frame count in the header)."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("ffv1", rate=int(fps))
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv444p"
-        for index, rgb in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv444p")
-            frame.pts = index
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
 
 
 def make_dot_sample(folder: Path, n_video: int = 12, n_pose: int = 12) -> dict:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 
-import av
 import numpy as np
 import pytest
 
@@ -15,6 +14,8 @@ from sportanim.io.files import FormatError, atomic_file, write_json, write_npz, 
 from sportanim.io.joints import check_joints, read_arrays, read_joints, validate_arrays, write_joints
 from sportanim.io.stats import has_joint_stats, read_joint_stats, read_stats, write_stats
 from sportanim.io.video import VideoError, read_frames, write_video
+
+from media import write_lossless_video
 
 # ------------------------------------------------------------------------------ files
 
@@ -158,21 +159,9 @@ def test_read_joints_errors_name_the_file_and_clip(tmp_path):
 # ------------------------------------------------------------------------ read_frames
 
 
-def _mkv(path, frames):
-    """Lossless FFV1 in Matroska: no frame count in the header."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("ffv1", rate=25)
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv444p"
-        for i, rgb in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv444p")
-            frame.pts = i
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-
-
 def test_read_frames_counts_every_frame_even_past_the_limit(tmp_path):
     frames = np.random.default_rng(3).integers(0, 255, (9, 21, 33, 3), dtype=np.uint8)
-    _mkv(tmp_path / "a.mkv", frames)
+    write_lossless_video(tmp_path / "a.mkv", frames, 25.0)
     got, fps, total = read_frames(tmp_path / "a.mkv", limit=4)
     assert fps == 25.0 and total == 9  # the header has no count: decoded on
     np.testing.assert_allclose(got, frames[:4], atol=2)  # FFV1 yuv444: only rounding, stored orientation
