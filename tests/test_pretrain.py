@@ -89,6 +89,25 @@ def test_pretrain_runs_every_stage_into_a_loadable_weights_folder(tmp_path):
     assert json.loads((weights / "pretrain.json").read_text())["stages"] == json.loads(before)["stages"]
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not has_default_weights(), reason="tiny base weights not shipped yet")
+def test_pretrain_from_a_base_carries_its_vae_and_tokenizer_and_trains_the_dit_on_athlete_references(tmp_path):
+    from sportanim.models.pipeline import load_pipeline
+
+    base = default_weights()
+    c = pre.PretrainConfig(clips=10, size=32, dit_steps=2, dit_clips=4, base=str(base))
+    weights = pre.pretrain(tmp_path / "run", c, show_progress=False)
+    record = json.loads((weights / "pretrain.json").read_text())
+    assert record["config"]["base"] == str(base) and record["stages"]["vae"]["carried_from"] == str(base)
+    assert record["stages"]["tokenizer"]["base_stage"]["seconds"] > 0  # how the base made it, kept
+    assert not (tmp_path / "run" / "data-motion").exists()  # no motion clips for a carried tokenizer
+    for part in ("vae/diffusion_pytorch_model.safetensors", "tokenizer/model.safetensors", "stats.json"):
+        assert (weights / part).read_bytes() == (base / part).read_bytes(), part
+    assert record["stages"]["dit"]["config"]["diffusion"]["reference_frame"] == "athlete"
+    assert list((tmp_path / "run" / "cache").glob("reference-*/*-athlete*"))
+    load_pipeline(weights)
+
+
 @pytest.mark.skipif(not has_default_weights(), reason="tiny base weights not shipped yet")
 def test_shipped_tiny_base_loads_strictly_and_is_small():
     from sportanim.models.pipeline import load_pipeline

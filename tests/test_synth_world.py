@@ -177,3 +177,32 @@ def test_worker_count_does_not_change_the_bytes(tmp_path):
     for path in one.rglob("*"):
         if path.is_file():
             assert path.read_bytes() == (tmp_path / "two" / path.relative_to(one)).read_bytes(), path
+
+
+def test_athlete_references_show_the_clips_athlete_elsewhere_and_leave_the_clip_as_it_was(tmp_path):
+    plain, with_refs = tmp_path / "plain", tmp_path / "refs"
+    for out, k in ((plain, 0), (with_refs, 2)):
+        assert runner.invoke(app, ["synth", "--out", str(out), "--domain", "daily", "--clips", "3", "--size", "32",
+                                   "--workers", "1", "--references", str(k), "--quiet"]).exit_code == 0
+    for record in fsjd.read_manifest(with_refs):
+        assert (plain / record.video).read_bytes() == (with_refs / record.video).read_bytes()
+        before, clip = fsjd.load_clip(plain, record), fsjd.load_clip(with_refs, record)
+        np.testing.assert_array_equal(before["joints"], clip["joints"])
+        images, joints = clip["references"], clip["reference_joints"]
+        assert images.shape == (2, 32, 32, 3) and images.dtype == np.uint8 and joints.shape == (2, 24, 3)
+        # Another place: the pelvis is not where any frame of the clip had it.
+        pelvis_gap = np.linalg.norm(joints[:, None, 0] - clip["joints"][None, :, 0], axis=-1).min(1)
+        assert (pelvis_gap > 300).all(), pelvis_gap
+        # The same athlete: bone lengths equal the clip's (one body), and the body is in the picture.
+        np.testing.assert_allclose(bone_lengths(joints), bone_lengths(clip["joints"][:2]), atol=0.5)
+        uv = project(joints, clip["intrinsics"])
+        assert ((uv >= 0) & (uv < 32)).all()
+        # The still camera: the scene behind is the clip's (away from either body, pixels agree).
+        assert np.abs(images.astype(int) - clip["frames"][0].astype(int)).mean() < 40
+    rerun = tmp_path / "again"
+    runner.invoke(app, ["synth", "--out", str(rerun), "--domain", "daily", "--clips", "3", "--size", "32",
+                        "--workers", "1", "--references", "2", "--quiet"])
+    for record in fsjd.read_manifest(rerun):
+        assert (rerun / record.joints).read_bytes() == (with_refs / record.joints).read_bytes()
+    result = runner.invoke(app, ["synth", "--out", str(tmp_path / "x"), "--references", "99"])
+    assert result.exit_code == 2 and "--references" in result.output

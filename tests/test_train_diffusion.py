@@ -341,3 +341,21 @@ def test_full_disk_while_checkpointing_keeps_the_previous_checkpoint(tmp_path, f
     with pytest.raises(CheckpointError, match=r"No space left on device.*step-000001 is intact"):
         train(small(steps=2, checkpoint_every=1), fsjd_dir, tmp_path / "run", init=weights, show_progress=False)
     assert sorted(p.name for p in (tmp_path / "run/checkpoints").iterdir()) == ["step-000001"]
+
+
+def test_athlete_references_train_and_are_cached_per_picture(tmp_path, fsjd_dir, weights):
+    from sportanim.synth.dataset import SynthConfig, synthesize
+
+    data = tmp_path / "refs"
+    synthesize(SynthConfig(out=data, domain="daily", clips=6, size=16, frames=49, seed=3, eval_fraction=0.0,
+                           references=2, workers=1), show_progress=False)
+    shutil.copy(fsjd_dir / "stats.json", data / "stats.json")  # the weights' statistics
+    cache = tmp_path / "cache"
+    cfg = small(steps=6, checkpoint_every=6, diffusion__cache_dir=str(cache), diffusion__reference_frame="athlete")
+    train(cfg, data, tmp_path / "run", init=weights, show_progress=False)
+    names = {p.name for p in cache.glob("reference-*/*")}
+    assert names and all("-athlete" in n for n in names)
+    assert {re.search(r"-athlete(\d)-", n).group(1) for n in names} == {"0", "1"}  # 24 draws: both pictures
+    # Data without the pictures: one clear error before any step.
+    with pytest.raises(DataError, match="--references"):
+        train(cfg, fsjd_dir, tmp_path / "run2", init=weights, show_progress=False)

@@ -23,6 +23,9 @@ def synth(
     jumps: int = typer.Option(5, help="Jumps per programme (--programme only)."),
     eval_fraction: float = typer.Option(0.1, help="Share of clips marked split=eval."),
     workers: int = typer.Option(0, help="Worker processes (0: one per core)."),
+    references: int = typer.Option(0, help="Pictures of each clip's athlete elsewhere in its scene, stored in "
+                                          "the npz (references, reference_joints): references for training a "
+                                          "model that must follow the motion."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing non-empty --out."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
@@ -39,6 +42,7 @@ def synth(
     from sportanim.synth.dataset import SynthConfig, synthesize
 
     cfg = SynthConfig(out=out, domain=domain, clips=clips, size=size, frames=frames, fps=fps, seed=seed,
-                      motions=motion_list, eval_fraction=eval_fraction, workers=workers, overwrite=overwrite)
+                      motions=motion_list, eval_fraction=eval_fraction, workers=workers, references=references,
+                      overwrite=overwrite)
     records = run(synthesize, cfg, show_progress=not quiet)
     say(f"wrote {len(records)} clips to {out}")

@@ -89,13 +89,16 @@ def pretrain(
     preset: str = typer.Option("tiny", "--preset", help="Only tiny: the full world loads released weights."),
     seed: int = typer.Option(0, help="Seed of the data, the initialisations and the sampling order."),
     install: bool = typer.Option(False, "--install", help="Copy the finished weights into the package (sportanim/weights/tiny)."),
+    base: Optional[Path] = typer.Option(None, "--base", help="A pipeline weights folder whose VAE and tokenizer are "
+                                        "carried over (only the data, the VAE cache and the DiT are made)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
     """Train the tiny base model (VAE, 4DMoT, MV-DiT) from scratch on synthetic daily motion."""
     from sportanim.train.pretrain import PretrainConfig
     from sportanim.train.pretrain import pretrain as run_pretrain
 
-    weights = run(run_pretrain, out, PretrainConfig(preset=preset, seed=seed), install=install,
+    weights = run(run_pretrain, out, PretrainConfig(preset=preset, seed=seed, base=str(base or "")),
+                  install=install,
                   show_progress=not quiet)
     say(f"weights: {weights}")
 

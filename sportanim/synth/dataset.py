@@ -8,13 +8,17 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from sportanim import fsjd
 from sportanim.progress import progress_bar
+from sportanim.synth.references import athlete_references
 from sportanim.synth.world import DOMAINS, clip_motion, make_clip, motion_domain
 
 MIN_FRAMES = 9
 MAX_SIZE = 4096  # frame side in pixels
 MAX_CLIP_BYTES = 2 << 30  # one clip's uint8 frames, rendered in memory
+MAX_REFERENCES = 8
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,7 @@ class SynthConfig:
     motions: tuple[str, ...] = ()  # restrict to these motions (empty: all of the domain)
     eval_fraction: float = 0.1
     workers: int = 0  # 0: one per CPU core
+    references: int = 0  # pictures of each clip's athlete elsewhere in its scene (synth.references)
     overwrite: bool = False
 
     def validate(self) -> "SynthConfig":
@@ -45,6 +50,8 @@ class SynthConfig:
                              f"{MAX_SIZE} px and {MAX_CLIP_BYTES >> 30} GiB of frames per clip")
         if not 0 < self.fps <= 240:
             raise ValueError(f"--fps must be in (0, 240], got {self.fps}")
+        if not 0 <= self.references <= MAX_REFERENCES:
+            raise ValueError(f"--references must be in [0, {MAX_REFERENCES}], got {self.references}")
         if not 0 <= self.eval_fraction < 1:
             raise ValueError(f"--eval-fraction must be in [0, 1), got {self.eval_fraction}")
         for m in self.motions:
@@ -92,4 +99,8 @@ def _write_one(root: Path, config: SynthConfig, index: int, motion: str, split: 
         quality={"passed": True, "reasons": []},
     )
     extras = {"extrinsics": clip.camera.extrinsics_mm().astype("float32")}
+    if config.references:  # an rng stream of their own: the clip's files stay what they were
+        rng = np.random.default_rng([config.seed, 5, index])
+        extras["references"], extras["reference_joints"] = athlete_references(
+            clip.world_joints, clip.camera, clip.appearance, rng, config.references)
     return fsjd.write_clip(root, record, clip.frames, clip.joints, clip.camera.intrinsics[0].astype("float32"), extras)

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sportanim.io.files import FormatError
+from sportanim.io.joints import read_arrays
 from sportanim.io.video import VideoError, probe_video, read_video
 from sportanim.train.data import DataError, JointsDataset, JointStats
 
@@ -26,6 +28,7 @@ class ClipsDataset(JointsDataset):
                  size: tuple[int, int] | None = None, quality: str = "passed"):
         super().__init__(root, frames, stats, split, stride, quality)
         self._file_keys: dict[str, str] = {}
+        self._npz_keys: dict[str, str] = {}
         for record, _ in self.sources:
             if record.id not in self._file_keys:
                 self._file_keys[record.id] = self._check_video(record)
@@ -59,6 +62,33 @@ class ClipsDataset(JointsDataset):
     def motion_key(self, index: int) -> str:
         """Content key of window ``index``'s normalised joints."""
         return hashlib.sha256(self.samples[index].numpy().tobytes()).hexdigest()[:20]
+
+    def athlete_references(self, index: int) -> np.ndarray:
+        """Window ``index``'s clip's pictures of its athlete elsewhere in the scene (npz
+        ``references``, ``sportanim.synth.references``), uint8 (K, H, W, 3) at ``size``."""
+        record, _ = self.sources[index]
+        try:
+            images = read_arrays(self.root / record.joints, ["references"], where=f"clip {record.id}")["references"]
+        except FormatError as err:
+            raise DataError(f"{err}; diffusion.reference_frame=athlete needs the clips' athlete pictures: "
+                            "make the data with `sportanim synth --references K`") from None
+        if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8 or not len(images):
+            raise DataError(f"clip {record.id}: references must be uint8 (K, H, W, 3), got {images.dtype} "
+                            f"{images.shape}")
+        h, w = self.size
+        if images.shape[1:3] != (h, w):
+            from sportanim.models.pipeline import resize_cover
+
+            images = np.stack([resize_cover(f, w, h) for f in images])
+        return images
+
+    def reference_key(self, index: int, k: int) -> str:
+        """Content key of athlete picture ``k`` of window ``index``'s clip at the training size."""
+        record, _ = self.sources[index]
+        if record.id not in self._npz_keys:
+            self._npz_keys[record.id] = hashlib.sha256((self.root / record.joints).read_bytes()).hexdigest()[:16]
+        h, w = self.size
+        return f"{self._npz_keys[record.id]}-athlete{k}-{h}x{w}"
 
     def video(self, index: int) -> np.ndarray:
         """Window ``index``'s frames, uint8 (T, H, W, 3) at ``size`` (resized to cover and

@@ -30,7 +30,7 @@ DTYPES = ("float32", "float64")
 SPLITS = ("train", "eval", "all")
 MAX_BATCH = 1024  # global clips per step; a batch of 100k clips was an OOM kill, not a run
 QUALITY = ("passed", "all")
-REFERENCE_FRAMES = ("first", "random")
+REFERENCE_FRAMES = ("first", "random", "athlete")
 
 
 class ConfigError(ValueError):
@@ -86,7 +86,10 @@ class DiffusionTrainConfig:
     dit_overrides: dict = field(default_factory=dict)  # MVDiT config fields to change
     vae_preset: str = "cogvideox-5b"  # sportanim.models.vae.VAE_PRESETS key (config of the init's vae/)
     motion_drop: float = 0.1  # share of samples whose motion tokens become the unconditional ones (CFG)
-    reference_frame: str = "first"  # first | random: the clip frame that becomes the reference image
+    # The reference image: "first" or "random" clip frame (the paper's protocol), or "athlete": one
+    # of the clip's pictures of its athlete elsewhere in the scene (npz "references", made by
+    # `sportanim synth --references K`), so the motion, not the reference, says where the body is.
+    reference_frame: str = "first"
     reference_choices: int = 0  # "random" draws from: 0 every frame; k one of k evenly spaced frames
     # (each distinct reference frame is one more VAE encode of a whole window to cache)
     lora_rank: int = 0  # 0: full fine-tuning; r > 0: LoRA (peft) on attention and feed-forward

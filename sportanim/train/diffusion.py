@@ -4,7 +4,8 @@ the diffusion objective, on the spec protocol of ``sportanim.train.specs``.
 Inputs per training window, from frozen models (``DiTSpec.prepare_batch``, cached on disk by
 ``latent_cache`` when the model is frozen):
 - the clip video's VAE posterior (mean, std), ``(F, C, h, w)``;
-- the reference: one clip frame (first, or random per sample) repeated over the T frames and
+- the reference: one clip frame (first, or random per sample), or one of the clip's pictures of
+  its athlete elsewhere in the scene (``reference_frame="athlete"``), repeated over the T frames and
   VAE-encoded, as ``sportanim.models.vae.reference_latents`` builds it (posterior, unscaled);
 - motion tokens: the frozen 4DMoT's code vectors of the normalised joints, ``(N * 24, D_m)``.
 
@@ -271,6 +272,9 @@ class DiTSpec:
         size = (self.pipeline_info["height"], self.pipeline_info["width"]) if "height" in self.pipeline_info else None
         self.dataset = ClipsDataset(root, d.frames, stats, d.split, d.stride, size=size, quality=d.quality)
         self.reference_frame = config.diffusion.reference_frame
+        self._reference_counts: dict[int, int] = {}
+        if self.reference_frame == "athlete":
+            self.dataset.athlete_references(0)  # a clear error now, not at the first cache miss
         k = config.diffusion.reference_choices or d.frames
         self.reference_choices = np.linspace(0, d.frames - 1, k).round().astype(int).tolist()
         if config.diffusion.cache:
@@ -295,6 +299,23 @@ class DiTSpec:
             return compute()
         return self.cache.get(kind, model_key, key, compute)
 
+    def _reference(self, index: int, position: int, key: str, video, seed: int) -> dict[str, torch.Tensor]:
+        """The reference posterior of one sample: a clip frame repeated over the window (first,
+        or drawn from ``reference_choices``), or one of the clip's athlete pictures."""
+        vae, ds = self.models["vae"], self.dataset
+        g = torch.Generator().manual_seed(sample_seed(seed, int(position), _REFERENCE))
+        if self.reference_frame == "athlete":
+            count = self._reference_counts.get(index) or len(ds.athlete_references(index))
+            self._reference_counts[index] = count
+            k = int(torch.randint(0, count, (1,), generator=g))
+            return self._lookup("reference", "vae", ds.reference_key(index, k),
+                                lambda: posterior(vae, np.repeat(ds.athlete_references(index)[k:k + 1], ds.frames, axis=0)))
+        frame = 0
+        if self.reference_frame == "random":
+            frame = self.reference_choices[int(torch.randint(0, len(self.reference_choices), (1,), generator=g))]
+        return self._lookup("reference", "vae", f"{key}-f{frame}",
+                            lambda: posterior(vae, np.repeat(video()[frame:frame + 1], ds.frames, axis=0)))
+
     @torch.no_grad()
     def prepare_batch(self, batch: dict, seed: int) -> dict:
         """Add the frozen models' inputs: ``latent_mean``/``latent_std`` (b, F, C, h, w),
@@ -307,12 +328,7 @@ class DiTSpec:
             video = _Lazy(lambda i=index: ds.video(i))
             key = ds.video_key(index)
             latent = self._lookup("latents", "vae", key, lambda: posterior(vae, video()))
-            frame = 0
-            if self.reference_frame == "random":
-                g = torch.Generator().manual_seed(sample_seed(seed, int(position), _REFERENCE))
-                frame = self.reference_choices[int(torch.randint(0, len(self.reference_choices), (1,), generator=g))]
-            ref = self._lookup("reference", "vae", f"{key}-f{frame}",
-                               lambda: posterior(vae, np.repeat(video()[frame:frame + 1], ds.frames, axis=0)))
+            ref = self._reference(index, position, key, video, seed)
             motion = self._lookup("motion", "tokenizer", ds.motion_key(index),
                                   lambda j=joints: {"tokens": tokenizer.encode(j[None].to(tokenizer.device))[1][0]})
             rows.append((latent["mean"], latent["std"], ref["mean"], ref["std"], motion["tokens"]))

@@ -5,7 +5,8 @@ part in the tiny world, so the paper's fine-tuning experiment has something to f
 Stages, each skipped when its output already exists in ``out`` (a cut-off run picks up where
 it stopped):
 
-1. ``data/``: synthetic daily clips (walk, idle sway, arm wave, squat, dance step, turn).
+1. ``data/``: synthetic daily clips (walk, idle sway, arm wave, squat, dance step, turn), each
+   with pictures of its athlete elsewhere in the scene: the DiT's reference images.
    ``data-motion/``: more daily clips (seed + 1: other athletes) for the tokenizer, which
    needs only their joints (rendered at 16 px); its MPJPE is measured on ``data/``'s eval clips.
 2. ``vae/``: the tiny ``AutoencoderKLCogVideoX`` (``sportanim.train.vae_training``).
@@ -16,6 +17,10 @@ it stopped):
    tokenizer frozen), starting from a pipeline folder whose DiT is freshly initialised.
 6. ``weights/``: the pipeline weights folder (``load_pipeline``), plus ``pretrain.json``
    recording the command, seeds, per-stage wall time and metrics.
+
+With ``base`` (``--base FOLDER``) the VAE and the tokenizer of that pipeline folder are carried
+over instead of trained (stages 2-3 copy them and record how the base made them), so only the
+data, the cache and the DiT are made anew.
 
 ``--install`` copies ``weights/`` into the package (``sportanim/weights/tiny``), where
 ``sportanim.weights.default_weights()`` finds it.
@@ -52,9 +57,18 @@ class PretrainConfig:
     motion_clips: int = 1920  # the tokenizer's clips: 432 overfit (22.7 mm on them, 28.8 held out)
     tokenizer_steps: int = 16000  # 8000 left the loss falling: 26.0 mm held out; 16000: 23.5
     tokenizer_batch: int = 16
-    dit_steps: int = 8000
-    dit_clips: int = 432  # train clips the DiT sees (each costs two 49-frame VAE encodes to cache)
+    dit_steps: int = 12000
+    dit_clips: int = 432  # train clips the DiT sees (each costs 1 + references 49-frame VAE encodes to cache)
     dit_overrides: dict = field(default_factory=dict)  # TrainConfig fields for the DiT stage
+    # The DiT's reference image: a picture of the clip's athlete elsewhere in the scene ("athlete",
+    # `references` of them per clip), so that the motion says where the body goes. With the
+    # clip's own first frame ("first", the paper's protocol) the base learnt to copy it and
+    # ignore the motion (benchmarks/tiny_base.py).
+    references: int = 2
+    reference_frame: str = "athlete"
+    # A pipeline folder whose VAE and tokenizer are carried over (their stages copied, with the
+    # record of how they were made), e.g. to retrain only the DiT; "" trains everything.
+    base: str = ""
 
 
 def pretrain(out: str | Path, config: PretrainConfig | None = None, install: bool = False,
@@ -70,6 +84,8 @@ def pretrain(out: str | Path, config: PretrainConfig | None = None, install: boo
     _write_record(out, record)
     steps = {"data": _data_stage, "motion": _motion_stage, "vae": _vae_stage, "tokenizer": _tokenizer_stage, "latents": _latents_stage,
              "dit": _dit_stage}
+    if c.base:
+        steps.update(motion=_carried_motion, vae=_carried_vae, tokenizer=_carried_tokenizer)
     for name in stages:
         if name in record["stages"]:
             continue
@@ -107,7 +123,7 @@ def _data_stage(out: Path, c: PretrainConfig, show_progress: bool) -> dict:
     from sportanim.synth.dataset import SynthConfig, synthesize
 
     records = synthesize(SynthConfig(out=out / "data", domain="daily", clips=c.clips, size=c.size,
-                                     seed=c.seed, overwrite=True), show_progress)
+                                     seed=c.seed, references=c.references, overwrite=True), show_progress)
     return {"clips": len(records), "eval": sum(r.split == "eval" for r in records)}
 
 
@@ -142,6 +158,40 @@ def _tokenizer_stage(out: Path, c: PretrainConfig, show_progress: bool) -> dict:
     return {"config": config.to_dict(), "eval_mpjpe_mm": round(mpjpe, 2)}
 
 
+def _base_stage(c: PretrainConfig, name: str) -> dict:
+    """How the carried ``base`` made stage ``name`` (its pretrain.json), under ``carried_from``."""
+    base = Path(c.base)
+    if not (base / "pipeline.json").is_file():
+        raise FileNotFoundError(f"--base {base} is not a pipeline weights folder (no pipeline.json)")
+    record = json.loads((base / "pretrain.json").read_text()) if (base / "pretrain.json").is_file() else {}
+    return {"carried_from": str(base), "base_command": record.get("command"),
+            "base_stage": record.get("stages", {}).get(name)}
+
+
+def _carried_motion(out: Path, c: PretrainConfig, show_progress: bool) -> dict:
+    return {**_base_stage(c, "motion"), "note": "the carried tokenizer needs no motion clips"}
+
+
+def _carried_vae(out: Path, c: PretrainConfig, show_progress: bool) -> dict:
+    metrics = _base_stage(c, "vae")
+    _copy_folder(Path(c.base) / "vae", out / "vae")
+    return metrics
+
+
+def _carried_tokenizer(out: Path, c: PretrainConfig, show_progress: bool) -> dict:
+    """The base's tokenizer (with the statistics it normalises by) where stage 3 puts its own."""
+    metrics = _base_stage(c, "tokenizer")
+    target = out / "tokenizer-run" / "final" / "tokenizer"
+    with atomic_dir(target, overwrite=True) as tmp:
+        shutil.copytree(Path(c.base) / "tokenizer", tmp, dirs_exist_ok=True)
+        shutil.copy(Path(c.base) / STATS_NAME, tmp / STATS_NAME)
+    return {**metrics, "eval_mpjpe_mm": round(tokenizer_mpjpe(target, out / "data", "eval"), 2)}
+
+
+def _reference_overrides(c: PretrainConfig) -> dict:
+    return {"diffusion.reference_frame": c.reference_frame}
+
+
 def _latents_stage(out: Path, c: PretrainConfig, show_progress: bool) -> dict:
     """Fill the DiT's VAE cache (clip and reference posteriors) while the tokenizer may still
     be training: one epoch of the diffusion loop over the DiT clips with a random stand-in
@@ -153,7 +203,7 @@ def _latents_stage(out: Path, c: PretrainConfig, show_progress: bool) -> dict:
     start = _init_folder(out, c, out / "latents-init", stats=data / STATS_NAME)
     windows = len(fsjd.read_manifest(data))
     config = load_config("tiny", {"strategy": "diffusion", "seed": c.seed, "log_every": 1,
-                                  "steps": -(-windows // 8), "batch_size": 8,
+                                  "steps": -(-windows // 8), "batch_size": 8, **_reference_overrides(c),
                                   "checkpoint_every": 10_000, "diffusion.cache_dir": str(out / "cache")})
     train(config, data, out / "latents-run", init=start, resume=True, show_progress=show_progress)
     return {"windows": windows}
@@ -167,7 +217,8 @@ def _dit_stage(out: Path, c: PretrainConfig, show_progress: bool) -> dict:
     tok_dir = out / "tokenizer-run" / "final" / "tokenizer"
     start = _init_folder(out, c, out / "dit-init", stats=tok_dir / STATS_NAME, tokenizer=tok_dir)
     overrides = {"strategy": "diffusion", "steps": c.dit_steps, "seed": c.seed, "checkpoint_every": 500,
-                 "log_every": 50, "diffusion.cache_dir": str(out / "cache"), **c.dit_overrides}
+                 "log_every": 50, "diffusion.cache_dir": str(out / "cache"), **_reference_overrides(c),
+                 **c.dit_overrides}
     config = load_config("tiny", overrides)
     data = _subset(out / "data", out / "data-dit", c.dit_clips)
     result = train(config, data, out / "dit-run", init=start, resume=True, show_progress=show_progress)
