@@ -1,0 +1,5 @@
+"""``python -m sportanim``: the ``sportanim`` command."""
+
+from sportanim.cli import main
+
+main()
