@@ -23,7 +23,7 @@ def micro_config(**report) -> ExperimentConfig:
         data=ExperimentData(train_clips=4, eval_clips=4, size=32),
         training=ExperimentTraining(steps=2, overrides={"batch_size": 2, "log_every": 1, "checkpoint_every": 2}),
         sampling=ExperimentSampling(steps=1, guidance=1.0),
-        report=ExperimentReport(figure_clips=2, figure_frames=3, **report))
+        report=ExperimentReport(figure_clips=2, figure_frames=3, **report), resamples=20)
 
 
 def _colour_features(video: np.ndarray) -> np.ndarray:
@@ -85,11 +85,17 @@ def test_micro_experiment_writes_tables_figure_and_report(micro_run):
     assert list(t2["columns"]) == list(TABLE2_METRICS)
     _finite_rows(t2, TABLE2_METRICS)
     assert any("uncalibrated" in n for n in t2["notes"])
+    # The Frechet columns carry their bootstrap spread over the eval clips.
+    for row in t2["rows"]:
+        assert all(row["metrics"][m]["std"] >= 0 and row["metrics"][m]["resamples"] == 20
+                   for m in ("fvd", "fid_vid", "fid"))
+        assert "std" not in row["metrics"]["psnr"]
     with open(out / "table2.csv", newline="") as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["model", *TABLE2_METRICS, "uncalibrated"] and len(rows) == 3
     markdown = (out / "tables.md").read_text()
     assert "| model | MPJPE (mm) ↓ | motion FID ↓ |" in markdown and UNCALIBRATED in markdown
+    assert " ± " in markdown
     # Figure 2 and the curves are PNGs with pixels.
     from PIL import Image
 

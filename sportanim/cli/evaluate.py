@@ -28,6 +28,7 @@ def evaluate(
     feature_cache: Optional[Path] = typer.Option(None, "--feature-cache", help="Folder keeping the real clips' FID/FVD/FID-VID features between runs (keyed by video bytes, extractor weights and protocol)."),
     keypoints: Optional[str] = typer.Option(None, "--keypoints", help="2D keypoint detector of motion_pck/motion_akd/appearance: "
                                             "a detector folder, or mediapipe for real footage (default: the shipped synthetic-world one)."),
+    resamples: int = typer.Option(0, "--resamples", help="Bootstrap resamples over clips for the spread (± std) of FID, FVD, FID-VID and motion FID, seeded by --seed (0: none; e.g. 200)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Score generated videos/poses against the real clips (FVD, FID-VID, FID, PSNR, SSIM, LPIPS, MPJPE, motion FID, motion PCK/AKD, appearance)."""
@@ -41,7 +42,7 @@ def evaluate(
                   weights={k: str(v) for k, v in paths.items() if v},
                   require_weights=require_weights, fid_frames=fid_frames,
                   cache=FeatureCache(feature_cache) if feature_cache else None, keypoints=keypoints,
-                  extractors=extractors,
+                  extractors=extractors, resamples=resamples,
                   show_progress=not quiet)
     metrics = results["metrics"]
     typer.echo(f"{len(results['clips'])} clips")

@@ -194,7 +194,11 @@ class _Accumulator:
             self.features[name][0].append(np.atleast_2d(real_features))
             self.features[name][1].append(np.atleast_2d(X.features(key, net, generated, self.fid_frames)))
 
-    def results(self) -> dict[str, dict]:
+    def results(self, resamples: int = 0, seed: int = 0) -> dict[str, dict]:
+        """Every metric's entry; the Frechet ones (FID, FVD, FID-VID, motion FID) carry
+        ``std``, a seeded bootstrap over clips, when ``resamples`` >= 2."""
+        from sportanim.eval import spread
+
         out = {}
         if set(self.metrics) & set(POSE_METRICS):
             real, gen = self.pose_pairs
@@ -206,6 +210,9 @@ class _Accumulator:
                     warnings.simplefilter("always", FewSamplesWarning)
                     out["motion_fid"] = {**pose.motion_fid(real, gen), "calibrated": True}
                 out["motion_fid"]["warnings"] = [str(w.message) for w in caught]
+                std = spread.motion_fid_spread(real, gen, resamples, seed)
+                if std is not None:
+                    out["motion_fid"].update(std=std, resamples=resamples)
         for name in ("psnr", "ssim", "lpips"):
             if name in self.metrics:
                 frames = np.concatenate(self.frames[name])
@@ -220,6 +227,9 @@ class _Accumulator:
                 out[name] = {"value": value, "n_real": len(real), "n_generated": len(gen),
                              "protocol": protocol_of(name, self.fid_frames, self.nets[name]),
                              "warnings": [str(w.message) for w in caught]}
+                std = spread.frechet_spread(*self.features[name], resamples, seed)
+                if std is not None:
+                    out[name].update(std=std, resamples=resamples)
         for name in EXTRACTOR_OF:
             if name in out:
                 out[name].update(self.nets[name].provenance())
@@ -250,7 +260,7 @@ def evaluate(real_dir: str | os.PathLike, generated_dir: str | os.PathLike,
              weights: dict[str, str] | None = None, split: str | None = None, seed: int = 0,
              require_weights: bool = False, fid_frames: int | None = None,
              cache: FeatureCache | None = None, extractors: str = X.IN_DOMAIN,
-             show_progress: bool = True, keypoints: str | None = None) -> dict:
+             show_progress: bool = True, keypoints: str | None = None, resamples: int = 0) -> dict:
     """Score ``generated_dir`` against ``real_dir``; returns the results and writes them as
     JSON to ``out`` (default ``generated_dir/evaluation.json``).
 
@@ -266,7 +276,11 @@ def evaluate(real_dir: str | os.PathLike, generated_dir: str | os.PathLike,
     ``require_weights`` refuses to run without the published files. ``fid_frames``: frames
     per video for FID, evenly spread (None: all, the protocol; fewer is faster and noisier).
     ``cache``: reuse the real clips' FID / FVD / FID-VID features across calls (one cache
-    for several generated folders scored against the same real clips)."""
+    for several generated folders scored against the same real clips). ``resamples``: FID,
+    FVD, FID-VID and motion FID also get ``std``, the spread over that many bootstrap
+    resamples of the clips (seeded by ``seed``; 0: none)."""
+    if resamples < 0:
+        raise ValueError(f"resamples must be >= 0 (0: no spread), got {resamples}")
     start = time.perf_counter()
     hits, misses = (cache.hits, cache.misses) if cache else (0, 0)
     pairs, notes = match_clips(real_dir, generated_dir, split)
@@ -294,7 +308,7 @@ def evaluate(real_dir: str | os.PathLike, generated_dir: str | os.PathLike,
     results = {"real": str(Path(real_dir).resolve()),
                "generated": str(Path(generated_dir).resolve()),
                "clips": [p.id for p in pairs],
-               "metrics": {**acc.results(), **(motion.results() if motion else {})},
+               "metrics": {**acc.results(resamples, seed), **(motion.results() if motion else {})},
                "notes": notes + weight_notes, "seconds": time.perf_counter() - start}
     if cache is not None:
         results["real_features"] = {"cached": cache.hits - hits, "computed": cache.misses - misses}

@@ -60,7 +60,10 @@ def format_entry(entry: dict | None, metric: str) -> str:
     """One metric's result as printed in a table cell."""
     if entry is None or entry.get("value") is None:
         return "-"
-    text = f"{entry['value']:.{COLUMNS.get(metric, ('', True, 2))[2]}f}"
+    decimals = COLUMNS.get(metric, ('', True, 2))[2]
+    text = f"{entry['value']:.{decimals}f}"
+    if entry.get("std") is not None:
+        text += f" ± {entry['std']:.{decimals}f}"
     if not entry.get("calibrated", True):
         return f"{text} {UNCALIBRATED}"
     return f"{text} {IN_DOMAIN}" if entry.get("kind") == "in-domain" else text
@@ -158,7 +161,9 @@ class Table:
         rows = []
         for label, results in self.rows:
             values = {m: {"value": float(e["value"]), "calibrated": e.get("calibrated", True),
-                          **({"kind": e["kind"]} if "kind" in e else {})}
+                          **({"kind": e["kind"]} if "kind" in e else {}),
+                          **({"std": float(e["std"]), "resamples": e.get("resamples")}
+                             if e.get("std") is not None else {})}
                       for m in self.metrics if (e := self.entry(results, m)) is not None}
             rows.append({self.row_header: label, "metrics": values})
         return {"title": self.title, "columns": {m: COLUMNS.get(m, (m,))[0] for m in self.metrics},

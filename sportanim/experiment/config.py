@@ -56,6 +56,7 @@ class ExperimentConfig:
     report: ExperimentReport = field(default_factory=ExperimentReport)
     extractor_weights: dict = field(default_factory=dict)  # inception / i3d / r3d50 / alexnet -> file
     fid_frames: int = 0  # FID on this many frames per video, evenly spread (0: every frame, the standard)
+    resamples: int = 0  # bootstrap resamples of the eval clips: FID/FVD/FID-VID/motion FID print value ± std (0: none)
 
     def validate(self) -> "ExperimentConfig":
         from sportanim.models.pipeline import PIPELINE_PRESETS
@@ -75,6 +76,7 @@ class ExperimentConfig:
             (self.training.steps >= 1, "training.steps", "must be >= 1", self.training.steps),
             (s.steps >= 1, "sampling.steps", "must be >= 1", s.steps),
             (self.fid_frames >= 0, "fid_frames", "must be >= 0 (0: every frame)", self.fid_frames),
+            (self.resamples >= 0, "resamples", "must be >= 0 (0: no spread)", self.resamples),
             (s.guidance >= 1, "sampling.guidance", "must be >= 1 (1: off)", s.guidance),
             (s.scheduler in ("dpm", "ddim"), "sampling.scheduler", "must be dpm or ddim", s.scheduler),
             (r.figure_clips >= 1, "report.figure_clips", "must be >= 1", r.figure_clips),
@@ -92,7 +94,9 @@ class ExperimentConfig:
 EXPERIMENT_PRESETS = {
     # CPU minutes on the embedded synthetic world, from the shipped tiny base (`sportanim demo`).
     # FID on 8 frames per clip: an InceptionV3 pass per frame is the CPU's largest evaluation cost.
-    "tiny": ExperimentConfig(fid_frames=8),
+    # 100 bootstrap resamples: with 8 eval clips a difference between two rows is only
+    # believable beside the spread of each (value ± std in the tables).
+    "tiny": ExperimentConfig(fid_frames=8, resamples=100),
 }
 
 

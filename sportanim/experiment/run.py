@@ -225,4 +225,5 @@ def _evaluate(config: ExperimentConfig, with_video: bool, data: Path, folder: Pa
     metrics = list(POSE_METRICS) + (list(TABLE2_METRICS) if with_video else [])
     return evaluate(data, folder, metrics=metrics, out=folder / "evaluation.json",
                     weights=config.extractor_weights or None, split="eval", seed=config.seed,
-                    fid_frames=config.fid_frames or None, cache=cache, show_progress=show_progress)
+                    fid_frames=config.fid_frames or None, cache=cache, resamples=config.resamples,
+                    show_progress=show_progress)
