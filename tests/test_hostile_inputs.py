@@ -357,3 +357,23 @@ def test_an_unknown_split_is_called_unknown(tmp_path, small_fsjd):
     result = CliRunner().invoke(app, ["evaluate", "--real", str(small_fsjd), "--generated", str(small_fsjd),
                                       "--split", "test", "--metrics", "mpjpe", "--quiet"])
     _one_line_error(result, "--split", "'test'", "unknown split", "train, eval")
+
+
+@pytest.mark.parametrize("part, field, value, words", [
+    ("transformer", "num_layers", 100_000, ("transformer/config.json", "num_layers 100000")),
+    ("vae", "block_out_channels", [100_000] * 4, ("vae/config.json", "block_out_channels")),
+])
+def test_a_config_describing_a_huge_model_is_refused_before_building_it(tmp_path, inputs, part, field, value, words):
+    """Built even on the meta device, 100,000 DiT layers take minutes: the numbers are checked first."""
+    import json
+    import shutil
+
+    root, weights = inputs
+    folder = tmp_path / "weights"
+    shutil.copytree(weights, folder)
+    config = json.loads((folder / part / "config.json").read_text())
+    config[field] = value
+    (folder / part / "config.json").write_text(json.dumps(config))
+    result = _generate(root, folder, "--out", str(tmp_path / "v.mp4"))
+    _one_line_error(result, *words)
+    assert not (tmp_path / "v.mp4").exists()

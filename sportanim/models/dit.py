@@ -280,6 +280,30 @@ def checkpoint_shapes(folder: Path, variant: str | None = None) -> dict[str, lis
     return shapes
 
 
+# Bounds on a config.json's structure, checked before the model is built even on the meta
+# device (100,000 layers take minutes to build there). Far above any released model: MV-DiT-7B
+# has 42 layers of 48 heads x 64; the CogVideoX VAE 4 blocks of <= 512 channels, 3 layers each.
+CONFIG_LIMITS = {"num_layers": 512, "layers_per_block": 64, "num_attention_heads": 1024,
+                 "attention_head_dim": 1024, "latent_channels": 4096, "in_channels": 8192,
+                 "out_channels": 8192}
+MAX_CONFIG_LIST = 32  # entries of a list field such as block_out_channels
+MAX_CONFIG_WIDTH = 65536  # any number in a list field (a channel width)
+
+
+def check_config_size(folder: Path, config: dict[str, Any]) -> None:
+    """Raise a ValueError naming ``folder``'s config.json and the field when the config
+    describes a model no machine here could build (a typo'd extra digit, or a hostile file)."""
+    for key, value in config.items():
+        limit = CONFIG_LIMITS.get(key)
+        if limit is not None and isinstance(value, int) and value > limit:
+            raise ValueError(f"{folder / 'config.json'}: {key} {value} is above {limit}; not a model this "
+                             "loader builds (check the file)")
+        if isinstance(value, (list, tuple)) and (len(value) > MAX_CONFIG_LIST or any(
+                isinstance(v, int) and v > MAX_CONFIG_WIDTH for v in value)):
+            raise ValueError(f"{folder / 'config.json'}: {key} {str(value)[:80]} has more than {MAX_CONFIG_LIST} "
+                             f"entries or a width above {MAX_CONFIG_WIDTH}; not a model this loader builds")
+
+
 def check_checkpoint(
     cls: type[ModelMixin], folder: Path, overrides: dict[str, Any], variant: str | None = None
 ) -> None:
@@ -288,8 +312,10 @@ def check_checkpoint(
     found = checkpoint_shapes(folder, variant)
     if found is None or not (folder / "config.json").is_file():
         return  # nothing to compare here; the loader reports what is missing
+    config = cls.load_config(folder)
+    check_config_size(folder, {**config, **overrides})
     with torch.device("meta"):
-        model = cls.from_config(cls.load_config(folder), **overrides)
+        model = cls.from_config(config, **overrides)
     want = {k: list(v.shape) for k, v in model.state_dict().items()}
     problems = [  # in the model's order, then the checkpoint's extras
         f"{k!r} is missing" if k not in found
