@@ -90,6 +90,22 @@ class FeedbackService:
     def _generate(self, photo, source, element, clip, slow, mirror, view, frames, seed, steps, progress):
         from sportanim.studio.feedback import make_feedback
 
+        options = self._options(photo, source, element, clip, slow, mirror, view, frames, seed, steps)
+        step = _stages(progress)
+        step("reading the photo and the motion")
+        folder = self._request_folder()
+        try:
+            result = make_feedback(photo, out=folder / OUTPUT_NAME, data=self.data, weights=self.weights,
+                                   generator=self.generator, show_progress=False,
+                                   on_note=lambda text: step(text[:80]), **options)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)  # a refused request leaves nothing behind
+            raise
+        info = summary(json.loads(result.report.read_text(encoding="utf-8")), result.seconds)
+        return str(result.panel), [str(result.video), str(result.report), str(result.panel)], info
+
+    def _options(self, photo, source, element, clip, slow, mirror, view, frames, seed, steps) -> dict:
+        """The page's values as ``make_feedback`` options (the no-edit values become None)."""
         if photo is None or (isinstance(photo, str) and not photo):
             raise ValueError("upload a photo of the athlete, or pick a sample athlete")
         if source == CLIP_SOURCE:
@@ -104,18 +120,10 @@ class FeedbackService:
             motion, jump = None, element
         else:
             raise ValueError(f"motion source {source!r}: choose {ELEMENT_SOURCE!r} or {CLIP_SOURCE!r}")
-        seed, steps = _whole(seed, "seed", 0), _whole(steps, "steps", 1)
-        frames = _whole(frames, "frames", 0) or None
-        out = self._request_folder() / OUTPUT_NAME
-        step = _stages(progress)
-        step("reading the photo and the motion")
-        result = make_feedback(photo, motion, out, data=self.data, jump=jump, weights=self.weights,
-                               slow=None if slow is None or float(slow) == 1.0 else float(slow), mirror=bool(mirror),
-                               view=None if view is None or float(view) == 0.0 else float(view), frames=frames,
-                               seed=seed, steps=steps, generator=self.generator, show_progress=False,
-                               on_note=lambda text: step(text[:80]))
-        info = summary(json.loads(result.report.read_text(encoding="utf-8")), result.seconds)
-        return str(result.panel), [str(result.video), str(result.report), str(result.panel)], info
+        slow, view = _number_or_none(slow, "slow", 1.0), _number_or_none(view, "view", 0.0)
+        return {"motion": motion, "jump": jump, "slow": slow, "mirror": bool(mirror), "view": view,
+                "frames": _whole(frames, "frames", 0) or None, "seed": _whole(seed, "seed", 0),
+                "steps": _whole(steps, "steps", 1)}
 
     def _request_folder(self) -> Path:
         """A fresh folder for one request; the oldest beyond ``KEEP_REQUESTS`` are removed."""
@@ -154,6 +162,17 @@ def _number(value, spec: str = ".2f") -> str:
 
 def _seconds(value) -> str:
     return ", ".join(f"{v:.1f}" for v in value) if isinstance(value, list) else f"{value:.1f}"
+
+
+def _number_or_none(value, name: str, neutral: float) -> float | None:
+    """A slider's value as a float; None at its no-edit value (or when empty)."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} {value!r}: give a number") from None
+    return None if number == neutral else number
 
 
 def _whole(value, name: str, least: int) -> int:

@@ -1,0 +1,149 @@
+"""The coaches' web app: its request handler called directly (good input, each refusal as a
+one-line ``gr.Error``), the ``sportanim app`` command, and one run in a real browser."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+gr = pytest.importorskip("gradio", reason="the web app needs the app extra: pip install sportanim[app]")
+
+from sportanim.studio import app as web  # noqa: E402
+from sportanim.synth.world import make_clip  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory):
+    """Tiny random weights (17-frame window, 32 px) loaded once, photos good and bad."""
+    from PIL import Image
+
+    from sportanim.data.motion import motion_stats
+    from sportanim.generation import Generator, ModelSpec
+    from sportanim.models.pipeline import build_pipeline, save_pipeline
+
+    root = tmp_path_factory.mktemp("app")
+    mean, std = motion_stats(make_clip(0, 1, "lutz", size=(64, 64), frames=49).joints.astype(np.float64))
+    save_pipeline(build_pipeline("tiny", mean, std, num_frames=17, height=32, width=32), root / "weights", "tiny")
+    Image.fromarray(make_clip(0, 2, "walk", size=(256, 256), frames=2).frames[0]).save(root / "athlete.png")
+    Image.fromarray(np.full((256, 256, 3), 90, np.uint8)).save(root / "empty.png")
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(root / "dot.png")
+    (root / "notes.png").write_text("not an image")
+    generator = Generator.load(ModelSpec(weights=root / "weights", device="cpu"))
+    return root, generator
+
+
+@pytest.fixture
+def service(studio, tmp_path):
+    root, generator = studio
+    return web.FeedbackService(generator, tmp_path / "run")
+
+
+def request(root: Path, **changes) -> dict:
+    values = {"photo": str(root / "athlete.png"), "source": web.ELEMENT_SOURCE, "element": "2A", "clip": None,
+              "slow": 1.0, "mirror": False, "view": 0, "frames": 0, "seed": 0, "steps": 1}
+    values.update(changes)
+    return values
+
+
+def test_handler_makes_the_panel_files_and_info(studio, service):
+    from sportanim.io.video import read_video
+
+    root, _ = studio
+    panel, files, info = service.handle(**request(root, mirror=True, seed=3))
+    names = sorted(Path(f).name for f in files)
+    assert names == ["feedback.json", "feedback.mp4", "feedback.panel.mp4"] and panel in files
+    assert all(Path(f).parent.parent == service.run_dir for f in files)  # one folder per request
+    video, _ = read_video(panel)
+    assert video.shape == (49, 32, 96, 3)  # a sampled 2A, skeleton | generated | overlay
+    report = json.loads(Path(next(f for f in files if f.endswith(".json"))).read_text())
+    assert [e["edit"] for e in report["edits"]] == ["mirror"] and report["sampling"]["seeds"][0] == 3
+    assert "jump 2A" in info and "PCK" in info and "AKD" in info and "generation" in info
+    second = service.handle(**request(root))
+    assert Path(second[0]).parent != Path(panel).parent
+
+
+def test_handler_reports_progress_stages(studio, service):
+    root, _ = studio
+    seen = []
+    service.handle(**request(root), progress=lambda value, desc=None: seen.append(desc))
+    assert seen[0].startswith("reading") and any("2A sampled" in text for text in seen)
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"photo": None}, ("upload a photo",)),
+    ({"photo": "{root}/empty.png"}, ("no person found",)),
+    ({"photo": "{root}/dot.png"}, ("1x1",)),
+    ({"photo": "{root}/notes.png"}, ("notes.png", "not a readable image")),
+    ({"slow": 0}, ("--slow 0",)),
+    ({"frames": 5}, ("--frames 5", "17")),
+    ({"frames": 2.5}, ("frames 2.5", "whole number")),
+    ({"element": "5A"}, ("5A",)),
+    ({"element": None}, ("choose an ISU element",)),
+    ({"source": web.CLIP_SOURCE, "clip": "s0_00001"}, ("--data",)),
+    ({"seed": -1}, ("seed -1",)),
+])
+def test_handler_refuses_bad_input_with_one_line(studio, service, changes, words):
+    root, _ = studio
+    changes = {k: v.format(root=root) if isinstance(v, str) else v for k, v in changes.items()}
+    with pytest.raises(gr.Error) as caught:
+        service.handle(**request(root, **changes))
+    message = caught.value.message
+    assert "\n" not in message and "Traceback" not in message, message
+    assert all(word in message for word in words), message
+    assert not list(service.run_dir.glob("request-*"))  # nothing half-written
+
+
+def test_handler_drives_by_fsjd_clip_id(studio, fsjd_dir, tmp_path):
+    from sportanim import fsjd
+
+    root, generator = studio
+    service = web.FeedbackService(generator, tmp_path / "run", data=fsjd_dir)
+    clip = fsjd.read_manifest(fsjd_dir)[0].id
+    assert clip in web.clip_ids(fsjd_dir)
+    _, files, info = service.handle(**request(root, source=web.CLIP_SOURCE, clip=clip, element=None, frames=17))
+    report = json.loads(Path(next(f for f in files if f.endswith(".json"))).read_text())
+    assert report["inputs"]["motion"] == clip and report["inputs"]["frames"] == 17 and clip in info
+
+
+def test_samples_and_codes(tmp_path):
+    from sportanim.generation import read_image
+
+    paths = web.render_samples(tmp_path)
+    assert len(paths) == len(web.SAMPLE_CLIPS) and read_image(paths[0]).shape == (256, 256, 3)
+    codes = web.element_codes()
+    assert codes[0] == "2A" and {"3Lz", "4T", "3F", "3Lo", "3S"} <= set(codes)
+
+
+def test_build_app_has_a_queue_of_one(studio, tmp_path):
+    root, generator = studio
+    page = web.build_app(generator=generator, run_dir=tmp_path / "run")
+    assert isinstance(page, gr.Blocks) and page._queue is not None
+    assert page._queue.default_concurrency_limit == 1
+    assert page.service.run_dir == tmp_path / "run" and len(list((tmp_path / "run" / "samples").glob("*.png"))) == 3
+
+
+def test_app_command_without_gradio_says_how_to_install(monkeypatch):
+    import importlib.util
+
+    from typer.testing import CliRunner
+
+    from sportanim.cli import app
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "gradio" else real(name, *a))
+    result = CliRunner().invoke(app, ["app"])
+    assert result.exit_code == 2 and "pip install sportanim[app]" in result.output
+    assert len([line for line in result.output.splitlines() if line.strip()]) == 1
+
+
+def test_app_command_refuses_a_bad_data_folder(tmp_path):
+    from typer.testing import CliRunner
+
+    from sportanim.cli import app
+
+    result = CliRunner().invoke(app, ["app", "--data", str(tmp_path / "nowhere"), "--port", "1"])
+    assert result.exit_code == 2 and "manifest.jsonl" in result.output and "Traceback" not in result.output
