@@ -147,3 +147,75 @@ def test_app_command_refuses_a_bad_data_folder(tmp_path):
 
     result = CliRunner().invoke(app, ["app", "--data", str(tmp_path / "nowhere"), "--port", "1"])
     assert result.exit_code == 2 and "manifest.jsonl" in result.output and "Traceback" not in result.output
+
+
+# --------------------------------------------------------------------------- in a browser
+
+
+def _chromium() -> str:
+    """Debian's Chromium (Playwright's own download cannot work offline), or skip."""
+    pytest.importorskip("playwright.sync_api", reason="the browser test needs playwright (the dev extra)")
+    path = shutil.which("chromium")
+    if path is None:
+        pytest.skip("no chromium binary on PATH (apt-get install -y chromium)")
+    return path
+
+
+@pytest.mark.slow
+def test_app_in_a_browser(tmp_path):
+    """The shipped tiny base served on a free port; headless Chromium uploads a synthetic
+    athlete, chooses 2A, clicks Generate, plays the panel and downloads the video."""
+    import os
+
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    from sportanim.io.video import read_video
+    from tests.launch import free_port
+
+    chromium = _chromium()
+    photo = tmp_path / "athlete.png"
+    Image.fromarray(make_clip(0, 2, "walk", size=(256, 256), frames=2).frames[0]).save(photo)
+    port = free_port()
+    page = web.serve("127.0.0.1", port, device="cpu", block=False)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
+            tab = browser.new_page(viewport={"width": 1280, "height": 1100}, accept_downloads=True)
+            tab.goto(f"http://127.0.0.1:{port}/", wait_until="networkidle")
+            tab.locator("#generate").click()  # no photo yet: a message in the page, no traceback
+            tab.get_by_text("upload a photo of the athlete").first.wait_for(timeout=30_000)
+            assert "Traceback" not in tab.content()
+            tab.locator("#photo input[type=file]").set_input_files(str(photo))
+            tab.locator("#photo img").first.wait_for(timeout=30_000)
+            tab.locator("#element input").click()
+            tab.get_by_role("option", name="3Lz", exact=True).click()  # away and back: the dropdown works
+            tab.locator("#element input").click()
+            tab.get_by_role("option", name="2A", exact=True).click()
+            assert tab.locator("#element input").input_value() == "2A"
+            tab.locator("#generate").click()
+            video = tab.locator("#panel video")
+            video.wait_for(timeout=240_000)
+            state = video.evaluate("""async v => {
+                if (v.readyState < 1) await new Promise(r => v.addEventListener('loadedmetadata', r, {once: true}));
+                v.muted = true; await v.play();
+                await new Promise(r => setTimeout(r, 700));
+                return {ready: v.readyState, duration: v.duration, time: v.currentTime, error: v.error && v.error.code};
+            }""")
+            assert state["error"] is None and state["ready"] >= 2, state
+            assert state["duration"] == pytest.approx(49 / 30, abs=0.1) and state["time"] > 0, state  # it plays
+            tab.locator("#info").get_by_text("PCK").first.wait_for(timeout=10_000)
+            assert "jump 2A" in tab.locator("#info").inner_text()
+            link = tab.locator('#files a[download="feedback.mp4"]')
+            with tab.expect_download() as download:
+                link.click()
+            saved = tmp_path / "downloaded.mp4"
+            download.value.save_as(saved)
+            frames, fps = read_video(saved)
+            assert len(frames) >= 49 and fps == pytest.approx(30)
+            tab.screenshot(path=str(tmp_path / "app.png"), full_page=True)
+            if os.environ.get("SPORTANIM_APP_SCREENSHOT"):  # how docs/app.png is made
+                shutil.copy(tmp_path / "app.png", os.environ["SPORTANIM_APP_SCREENSHOT"])
+            browser.close()
+    finally:
+        page.close()
