@@ -101,6 +101,8 @@ class FeedbackService:
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)  # a refused request leaves nothing behind
             raise
+        finally:
+            release_memory()
         info = summary(json.loads(result.report.read_text(encoding="utf-8")), result.seconds)
         return str(result.panel), [str(result.video), str(result.report), str(result.panel)], info
 
@@ -133,6 +135,20 @@ class FeedbackService:
         folder = self.run_dir / f"request-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
         folder.mkdir(parents=True)
         return folder
+
+
+def release_memory() -> None:
+    """Hand a request's freed buffers (video frames, detector weights) back to the system:
+    without it glibc keeps them and the server's RSS creeps up over generations
+    (benchmarks/app.py)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
+        pass
 
 
 def summary(report: dict, seconds: float) -> str:
