@@ -97,6 +97,18 @@ def test_handler_refuses_bad_input_with_one_line(studio, service, changes, words
     assert not list(service.run_dir.glob("request-*"))  # nothing half-written
 
 
+def test_photo_input_refuses_a_non_image_upload_in_one_line(studio):
+    from gradio.data_classes import ImageData
+
+    root, _ = studio
+    photo = web.photo_input()
+    assert photo.get_block_name() == "image"  # the page draws it as gradio's own Image
+    assert photo.preprocess(ImageData(path=str(root / "athlete.png"), orig_name="athlete.png")) == str(root / "athlete.png")
+    with pytest.raises(gr.Error) as caught:
+        photo.preprocess(ImageData(path=str(root / "notes.png"), orig_name="notes.png"))
+    assert caught.value.message == "notes.png: not a readable image (UnidentifiedImageError)"
+
+
 def test_handler_drives_by_fsjd_clip_id(studio, fsjd_dir, tmp_path):
     from sportanim import fsjd
 
@@ -147,6 +159,36 @@ def test_app_command_refuses_a_bad_data_folder(tmp_path):
 
     result = CliRunner().invoke(app, ["app", "--data", str(tmp_path / "nowhere"), "--port", "1"])
     assert result.exit_code == 2 and "manifest.jsonl" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_a_second_user_waits_in_the_queue(studio, tmp_path):
+    """Two requests at once through the page's API: one runs, the other is told its place."""
+    import time
+
+    from gradio_client import Client, handle_file
+
+    from tests.launch import free_port
+
+    root, generator = studio
+    page = web.build_app(generator=generator, run_dir=tmp_path / "run")
+    port = free_port()
+    page.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        args = [handle_file(str(root / "athlete.png")), web.ELEMENT_SOURCE, "2A", None, 1.0, False, 0, 0]
+        first = client.submit(*args, 0, 5, api_name="/generate")
+        second = client.submit(*args, 1, 1, api_name="/generate")
+        seen = set()
+        while not (first.done() and second.done()):  # either may reach the queue first
+            for job in (first, second):
+                status = job.status()
+                seen.add((status.code.name, status.rank, status.queue_size))
+            time.sleep(0.02)
+        assert ("IN_QUEUE", 0, 1) in seen, seen  # one waiting, told it is next
+        assert Path(first.result()[0]).is_file() and Path(second.result()[0]).is_file()
+    finally:
+        page.close()
 
 
 # --------------------------------------------------------------------------- in a browser

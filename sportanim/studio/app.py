@@ -217,6 +217,26 @@ def _stages(progress):
     return step
 
 
+def photo_input(**options):
+    """gradio's Image (a file path, as uploaded) whose refusal of a non-image is one line in
+    the page like every other bad input (gradio's own is a paragraph naming its internals)."""
+    import gradio as gr
+    from PIL import Image
+
+    class PhotoInput(gr.Image):
+        is_template = True  # drawn by the page as gradio's Image
+
+        def preprocess(self, payload):
+            try:
+                return super().preprocess(payload)
+            except (OSError, ValueError, Image.DecompressionBombError) as error:
+                name = payload.orig_name or Path(payload.path or "photo").name
+                raise gr.Error(f"{name}: not a readable image ({type(error).__name__})",
+                               print_exception=False) from None
+
+    return PhotoInput(type="filepath", image_mode=None, **options)
+
+
 def load_generator(weights: Path | None, device: str):
     """The model, loaded once for all requests; its denoising bars feed gr.Progress(track_tqdm)."""
     from sportanim.generation import Generator, ModelSpec
@@ -247,8 +267,7 @@ def build_app(weights=None, data=None, device: str = "auto", *, generator=None, 
                     "as the model draws it, beside the driving skeleton.")
         with gr.Row():
             with gr.Column():
-                photo = gr.Image(label="Athlete photo", type="filepath", image_mode=None, sources=["upload"],
-                                 elem_id="photo")
+                photo = photo_input(label="Athlete photo", sources=["upload"], elem_id="photo")
                 gr.Examples([[str(p)] for p in samples], inputs=[photo], label="Or pick a sample athlete")
                 source = gr.Radio([ELEMENT_SOURCE, CLIP_SOURCE] if clips else [ELEMENT_SOURCE],
                                   value=ELEMENT_SOURCE, label="Motion source", elem_id="source")
