@@ -262,7 +262,8 @@ def build_app(weights=None, data=None, device: str = "auto", *, generator=None, 
                  progress=gr.Progress(track_tqdm=True)):
         return service.handle(photo, source, element, clip, slow, mirror, view, frames, seed, steps, progress)
 
-    with gr.Blocks(title="sportanim feedback", delete_cache=(3600, 3600)) as page:
+    # no analytics: the page runs offline and handles photos of people
+    with gr.Blocks(title="sportanim feedback", delete_cache=(3600, 3600), analytics_enabled=False) as page:
         gr.Markdown("## Feedback for coaches\nA photo of your athlete and a jump: the athlete doing it, "
                     "as the model draws it, beside the driving skeleton.")
         with gr.Row():
