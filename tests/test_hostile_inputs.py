@@ -351,3 +351,9 @@ def test_a_text_file_named_npz_is_called_what_it_is(tmp_path, inputs):
                                       str(root / "ref.png"), "--weights", str(weights), "--out", str(tmp_path / "v.mp4")])
     _one_line_error(result, "notes.npz", "not a zip archive")
     assert "pickled" not in result.output
+
+
+def test_an_unknown_split_is_called_unknown(tmp_path, small_fsjd):
+    result = CliRunner().invoke(app, ["evaluate", "--real", str(small_fsjd), "--generated", str(small_fsjd),
+                                      "--split", "test", "--metrics", "mpjpe", "--quiet"])
+    _one_line_error(result, "--split", "'test'", "unknown split", "train, eval")

@@ -23,7 +23,7 @@ from sportanim.eval import fidelity, pose, video, weights as W
 from sportanim.eval.feature_cache import FeatureCache
 from sportanim.eval.frechet import FewSamplesWarning, frechet_distance_features
 from sportanim.eval.motion_fidelity import load_intrinsics
-from sportanim.fsjd import MANIFEST_NAME, read_manifest
+from sportanim.fsjd import MANIFEST_NAME, SPLITS, read_manifest
 from sportanim.io.files import write_json
 from sportanim.io.joints import read_joints
 from sportanim.io.video import read_video
@@ -91,7 +91,11 @@ def match_clips(real_dir: str | os.PathLike, generated_dir: str | os.PathLike,
     real_dir, generated_dir = Path(real_dir), Path(generated_dir)
     if not generated_dir.is_dir():
         raise FileNotFoundError(f"generated folder not found: {generated_dir}")
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"--split {split!r}: unknown split; FSJD splits are {', '.join(SPLITS)}")
     records = [r for r in read_manifest(real_dir) if split is None or r.split == split]
+    if split is not None and not records:
+        raise ValueError(f"{real_dir}: no clip of split {split!r}")
     generated = _generated_index(generated_dir)
     pairs = [ClipPair(r.id, real_dir / r.video, real_dir / r.joints, *generated[r.id])
              for r in records if r.id in generated]

@@ -115,10 +115,12 @@ def random_init(module: nn.Module, seed: int) -> nn.Module:
 def _load_state(net: nn.Module, path: Path, spec: W.WeightsSpec) -> None:
     """Strictly load a ``torch.save``d state dict (optionally under "state_dict", keys
     optionally prefixed "module.") into ``net``; errors name the first mismatch."""
+    from sportanim.io.tensors import load_plain_tensors
+
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # unpickling errors have many types
-        raise W.WeightsError(f"{path}: cannot read {spec.filename}: {error}") from None
+        state = load_plain_tensors(path)
+    except ValueError as error:
+        raise W.WeightsError(f"cannot read {spec.filename}: {error}") from None
     state = state.get("state_dict", state) if isinstance(state, dict) else state
     state = {k.removeprefix("module."): v for k, v in state.items()}
     own = net.state_dict()

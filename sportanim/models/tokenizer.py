@@ -623,14 +623,9 @@ class MotionTokenizer(ModelMixin, ConfigMixin):
     def load_mtvcrafter_checkpoint(self, path: str | Path) -> "MotionTokenizer":
         """Load MTVCrafter's released ``4DMoT/mp_rank_00_model_states.pt`` (a DeepSpeed
         file, state dict under ``module``) strictly into this model; returns ``self``."""
-        try:
-            blob = torch.load(str(path), weights_only=True, map_location="cpu")
-        except Exception as err:  # unpickling refused or not a torch file
-            # torch's refusal is several lines ending in advice to pass weights_only=False,
-            # which would run whatever the file holds: keep its first line only.
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise ValueError(f"{path}: not a plain tensor checkpoint; torch.load(weights_only=True) "
-                             f"refused it ({first[:200]})") from None
+        from sportanim.io.tensors import load_plain_tensors
+
+        blob = load_plain_tensors(path)
         if not isinstance(blob, dict) or not isinstance(blob.get("module"), dict):
             keys = list(blob)[:8] if isinstance(blob, dict) else type(blob).__name__
             raise ValueError(f"{path}: expected a dict with the state dict under 'module', got {keys}")

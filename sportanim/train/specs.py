@@ -45,6 +45,11 @@ class InitError(ValueError):
     """Init weights that cannot be loaded into the configured model."""
 
 
+def cast_model(model: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
+    """``model`` in ``dtype``, untouched if it already is (diffusers warns on any ``.to(dtype)``)."""
+    return model if all(p.dtype == dtype for p in model.parameters()) else model.to(dtype)
+
+
 # --------------------------------------------------------------------------- inits
 
 # A pipeline weights folder's parts (sportanim.models.pipeline)
@@ -240,7 +245,7 @@ class TokenizerSpec:
         """Write the trained ``state`` (this spec's names) to ``folder``: ``config.json`` +
         ``model.safetensors`` (``MotionTokenizer.from_pretrained``), the ``stats.json`` to
         normalise joints with, and ``training.json``; atomically."""
-        model = MotionTokenizer(self.model_config(config)).to(state["vq.codebook"].dtype)
+        model = cast_model(MotionTokenizer(self.model_config(config)), state["vq.codebook"].dtype)
         model.load_state_dict(state, strict=True)
         with atomic_dir(folder, overwrite=True) as tmp:
             model.save_pretrained(tmp)

@@ -36,8 +36,10 @@ import json
 import math
 import pickle
 import shutil
+import struct
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -53,7 +55,7 @@ from sportanim.train import checkpoint as ckpt
 from sportanim.train import data as tdata
 from sportanim.train.checkpoint import EXTRA_NAME, STATE_NAME, CheckpointError, latest_checkpoint
 from sportanim.train.config import TrainConfig, diff, from_dict
-from sportanim.train.specs import get_spec
+from sportanim.train.specs import cast_model, get_spec
 from sportanim.train.strategies import Stage, resolve
 
 CHECKPOINTS = "checkpoints"
@@ -235,7 +237,7 @@ class Trainer:
 
     def _prepare_models(self) -> None:
         dtype = getattr(torch, self.config.dtype)
-        self.models = {name: _cast(spec.build(self.config, self.inits.get(name)), dtype)
+        self.models = {name: cast_model(spec.build(self.config, self.inits.get(name)), dtype)
                        for name, spec in self.specs.items()}
         for name in self.stage.freeze:
             self.models[name].requires_grad_(False).eval()
@@ -297,11 +299,19 @@ class Trainer:
                                  f"({state['dataset']['samples']} windows then, {len(self.dataset)} now); "
                                  "start a new --out with --init from the export instead")
         try:
-            self.accelerator.load_state(str(latest))
+            with warnings.catch_warnings():
+                # torch's weights-only reader warns about a foreign pickle before refusing it
+                warnings.filterwarnings("ignore", message="Detected pickle protocol")
+                self.accelerator.load_state(str(latest))
             self._load_extra(latest / EXTRA_NAME, state.get("extra", {}))
-        except (pickle.UnpicklingError, SafetensorError, EOFError, RuntimeError) as err:
-            # torch's weights-only refusal, a truncated optimizer.bin or a corrupt safetensors
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        except (pickle.UnpicklingError, SafetensorError, EOFError, RuntimeError, struct.error) as err:
+            # torch's weights-only refusal, a truncated or overwritten optimizer.bin (struct.error
+            # from torch.load's legacy reader), or a corrupt safetensors
+            if isinstance(err, pickle.UnpicklingError):
+                # torch's own text goes on to advise weights_only=False, which would run the payload
+                reason = "refused by torch's weights-only reader"
+            else:
+                reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise CheckpointError(f"cannot resume from {latest}: a file there is unreadable or not a plain "
                                   f"tensor file ({reason[:200]}); move that checkpoint away to resume from "
                                   "the one before") from None
@@ -456,9 +466,6 @@ class Trainer:
 # --------------------------------------------------------------------------- helpers
 
 
-def _cast(model: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
-    """``model`` in ``dtype``, untouched if it already is (diffusers warns on any ``.to(dtype)``)."""
-    return model if all(p.dtype == dtype for p in model.parameters()) else model.to(dtype)
 
 
 def lr_factor(optim, total_steps: int, step: int) -> float:
