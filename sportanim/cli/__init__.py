@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from sportanim.cli import data, evaluate, experiment, feedback, generate, memory, motion, synth, train
+from sportanim.cli import app as app_command, data, evaluate, experiment, feedback, generate, memory, motion, synth, train
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Sports video generation from 3D motion (MTVCrafter, fine-tuned for sport).")
@@ -24,6 +24,7 @@ app.command("experiment")(experiment.experiment)
 app.command("demo")(experiment.demo)
 app.command("plan-memory")(memory.plan_memory)
 app.command("feedback")(feedback.feedback)
+app.command("app")(app_command.web_app)  # module app.py: imported before `app` below is bound
 
 
 def main() -> None:
