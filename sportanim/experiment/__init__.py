@@ -24,7 +24,9 @@ Run folder::
     RUN/generated/<model>/    ID.mp4 (generated) + ID.npz (the tokenizer's joints), evaluation.json,
                               fidelity.json (Table 3, own reference)
     RUN/generated-cross/      pairs.json (clip -> the clip of another athlete giving its reference);
-                              <model>/ ID.mp4, ID.npz, ID.reference.png (the reference used), fidelity.json
+                              <model>/ ID.mp4, ID.npz, ID.reference.png (the reference used), fidelity.json;
+                              truth/ the real videos beside those references (Table 3's ground-truth
+                              rows; own reference: RUN/generated/truth.json)
     RUN/tables.md, table1.csv, table2.csv, table3.csv, tables.json, figure2.png, training_curves.png,
     RUN/videos/ID.mp4         ground truth | each model, per figure clip
     RUN/report.html, RUN/experiment.json (timings, paths)

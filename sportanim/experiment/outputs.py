@@ -15,12 +15,14 @@ TABLE1_LABELS = {"base": "0 pre-trained base (zero-shot)", "tokenizer": "1 token
                  "diffusion": "2 diffusion only (= base tokenizer)", "staged": "3 staged"}
 TABLE2_LABELS = {"base": "before: pre-trained base", "staged": "after: staged (3)",
                  "diffusion": "diffusion only (2)"}
-TABLE3_MODELS = {"base": "0 base", "tokenizer": "1 tokenizer only", "diffusion": "2 diffusion only",
+TABLE3_MODELS = {"truth": "real video (ground truth)", "base": "0 base", "tokenizer": "1 tokenizer only", "diffusion": "2 diffusion only",
                  "staged": "3 staged"}
 TABLE3_SETTINGS = {"own": "own reference", "cross": "cross-drive"}
 TABLE3_NOTES = [
     "own reference: each eval clip generated from its own first frame with its own joints (the paper's "
     "protocol; Table 2's videos where it made them)",
+    "real video (ground truth): the eval clip's own footage scored the same way (cross-drive: its colours "
+    "against the other athlete's picture), what a model that copied the real clip would score",
     "cross-drive: each eval clip's joints animate the first frame of the next eval clip of another athlete "
     "(generated-cross/pairs.json), as feedback generation does; PCK / AKD score this clip's driving joints, "
     "ΔE the other athlete's picture actually used (generated-cross/<model>/ID.reference.png)",
@@ -45,7 +47,7 @@ def make_tables(results: dict[str, dict], diffusion_row: bool = True,
                 title="Table 2: video quality on the eval jumps, before vs after fine-tuning")
     tables = [t1, t2]
     rows = {f"{TABLE3_MODELS[k]}, {TABLE3_SETTINGS[s]}": fidelity[s][k]
-            for s in TABLE3_SETTINGS for k in MODELS if k in (fidelity or {}).get(s, {})}
+            for s in TABLE3_SETTINGS for k in TABLE3_MODELS if k in (fidelity or {}).get(s, {})}
     if rows:
         tables.append(table3(rows, TABLE3_NOTES, title="Table 3: motion fidelity and appearance on the eval jumps"))
     return tables

@@ -262,9 +262,10 @@ def _cross_pairs(records: list) -> dict | None:
 
 def _table3(config: ExperimentConfig, models: dict[str, ModelSpec], data: Path, records: list, out: Path,
             timings: dict[str, float], notes: list[str], show_progress: bool) -> dict[str, dict[str, dict]]:
-    """Table 3's generations and scores: {"own" | "cross": {model: evaluate results}}. Own
-    reference reuses (and completes) ``generated/<model>/``; cross-drive writes
-    ``generated-cross/<model>/`` and ``generated-cross/pairs.json``."""
+    """Table 3's generations and scores: {"own" | "cross": {model or "truth": evaluate
+    results}}. Own reference reuses (and completes) ``generated/<model>/``; cross-drive
+    writes ``generated-cross/<model>/`` and ``generated-cross/pairs.json``. "truth" scores
+    the real eval videos (``generated/truth.json``; ``generated-cross/truth/``)."""
     from sportanim.io.files import write_json
 
     chosen = [k for k in MODELS if k in config.report.table3_models]
@@ -281,6 +282,11 @@ def _table3(config: ExperimentConfig, models: dict[str, ModelSpec], data: Path, 
                    "reference_athlete": pairs[r.id].labels["athlete"]} for r in records})
     ids = {r.id for r in records}
     results: dict[str, dict[str, dict]] = {name: {} for name in settings}
+    with _timed(timings, "table 3 evaluate"):  # the real videos: what a perfect model would score
+        results["own"]["truth"] = _fidelity(config, data, data, show_progress, out / "generated" / "truth.json")
+        if pairs is not None:
+            folder = _real_with_references(data, records, pairs, settings["cross"] / "truth")
+            results["cross"]["truth"] = _fidelity(config, data, folder, show_progress)
     for key in chosen:
         for name, root in settings.items():
             folder = root / key
@@ -292,10 +298,25 @@ def _table3(config: ExperimentConfig, models: dict[str, ModelSpec], data: Path, 
     return results
 
 
-def _fidelity(config: ExperimentConfig, data: Path, folder: Path, show_progress: bool) -> dict:
+def _real_with_references(data: Path, records: list, pairs: dict, folder: Path) -> Path:
+    """``folder``: each eval clip's real video beside its cross-drive reference, so the real
+    footage is scored as a cross-drive model would be (its colours vs the other athlete's)."""
+    import shutil
+
+    from sportanim.eval.evaluate import REFERENCE_SUFFIX
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for record in records:
+        _write_png(folder / f"{record.id}{REFERENCE_SUFFIX}", _first_frame(data, pairs[record.id]))
+        shutil.copyfile(data / record.video, folder / f"{record.id}.mp4")
+    return folder
+
+
+def _fidelity(config: ExperimentConfig, data: Path, folder: Path, show_progress: bool,
+              out: Path | None = None) -> dict:
     from sportanim.eval.evaluate import MOTION_METRICS, evaluate
 
-    return evaluate(data, folder, metrics=list(MOTION_METRICS), out=folder / "fidelity.json",
+    return evaluate(data, folder, metrics=list(MOTION_METRICS), out=out or folder / "fidelity.json",
                     weights=config.extractor_weights or None, split="eval", seed=config.seed,
                     show_progress=show_progress)
 
