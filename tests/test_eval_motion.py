@@ -221,6 +221,35 @@ def test_evaluate_motion_metrics_on_ground_truth_and_empty_videos(clips, tmp_pat
     assert empty["appearance"]["value"] is None and empty["motion_akd"]["clips_without_detections"] == 4
 
 
+def _write_png(path, image):
+    from PIL import Image
+
+    Image.fromarray(image).save(path)
+
+
+@needs_shipped
+def test_evaluate_appearance_uses_the_written_reference(clips, tmp_path):
+    """ID.reference.png beside a video is what appearance compares with (cross-drive: another
+    athlete's picture); PCK / AKD still score the driving joints."""
+    gen = _generated(tmp_path / "gen", clips)
+    metrics = "motion_pck,appearance"
+    plain = evaluate(clips, gen, metrics=metrics, out=tmp_path / "p.json", show_progress=False)["metrics"]
+    records = fsjd.read_manifest(clips)
+    firsts = {r.id: fsjd.load_clip(clips, r)["frames"][0] for r in records}
+    for r in records:  # the real first frame, written: the same numbers as without a file
+        _write_png(gen / f"{r.id}.reference.png", firsts[r.id])
+    own = evaluate(clips, gen, metrics=metrics, out=tmp_path / "o.json", show_progress=False)["metrics"]
+    assert own["appearance"]["per_clip"] == plain["appearance"]["per_clip"]
+    assert own["appearance"]["reference"].startswith("4 clips: the written")
+    for r in records:  # another athlete's picture (another costume colour)
+        other = next(o for o in records if o.labels["athlete"] != r.labels["athlete"])
+        _write_png(gen / f"{r.id}.reference.png", firsts[other.id])
+    cross = evaluate(clips, gen, metrics=metrics, out=tmp_path / "c.json", show_progress=False)["metrics"]
+    assert cross["motion_pck"]["value"] == plain["motion_pck"]["value"]
+    assert cross["appearance"]["value"] > plain["appearance"]["value"] + 5
+    assert plain["appearance"]["reference"].endswith("4: the real clip's first frame")
+
+
 @needs_shipped
 def test_evaluate_motion_metrics_reject_bad_generated_clips(clips, tmp_path):
     short = _generated(tmp_path / "short", clips, lambda k, f: f[:-2])

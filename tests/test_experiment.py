@@ -11,9 +11,10 @@ import re
 import numpy as np
 import pytest
 
-from sportanim.experiment import (ExperimentConfig, ExperimentData, ExperimentReport, ExperimentSampling,
+from sportanim.experiment import (MODELS, ExperimentConfig, ExperimentData, ExperimentReport, ExperimentSampling,
                                   ExperimentTraining, load_experiment_config, make_tables, run_experiment)
-from sportanim.eval.tables import TABLE1_METRICS, TABLE2_METRICS, UNCALIBRATED, write_tables
+from sportanim.eval.tables import TABLE1_METRICS, TABLE2_METRICS, TABLE3_METRICS, UNCALIBRATED, write_tables
+from sportanim.experiment.outputs import TABLE3_MODELS, TABLE3_SETTINGS
 from sportanim.train.config import ConfigError
 
 
@@ -105,12 +106,59 @@ def test_micro_experiment_writes_tables_figure_and_report(micro_run):
 
 
 @pytest.mark.slow
+def test_table3_rates_every_model_with_own_and_cross_drive_references(micro_run):
+    from sportanim import fsjd
+    from sportanim.generation import read_image
+    from sportanim.io.video import read_video
+
+    out = micro_run.out
+    t3 = json.loads((out / "tables.json").read_text())["table3"]
+    assert [r["model, reference"] for r in t3["rows"]] == [
+        f"{m}, {s}" for s in TABLE3_SETTINGS.values() for m in TABLE3_MODELS.values()]
+    assert list(t3["columns"]) == list(TABLE3_METRICS)
+    for row in t3["rows"]:  # AKD and ΔE are None only when no joint was found in any clip
+        values = [row["metrics"][m]["value"] for m in TABLE3_METRICS]
+        assert all(v is None or math.isfinite(v) for v in values) and values[0] is not None, row
+    assert "| model, reference | PCK@0.1 ↑ | AKD (px) ↓ | ΔE ↓ |" in (out / "tables.md").read_text()
+    assert len(list(csv.reader((out / "table3.csv").open()))) == 11
+    # The real videos follow their own joints: their PCK beats a random-weights model's.
+    truth, base = micro_run.fidelity["own"]["truth"]["metrics"], micro_run.fidelity["own"]["base"]["metrics"]
+    assert truth["motion_pck"]["value"] > base["motion_pck"]["value"]
+    # Every own-reference folder now has all eval videos, scored against the real first frames.
+    data = out / "data"
+    records = [r for r in fsjd.read_manifest(data) if r.split == "eval"]
+    for key in MODELS:
+        own = micro_run.fidelity["own"][key]
+        assert sorted(own["clips"]) == sorted(r.id for r in records)
+        assert own["metrics"]["appearance"]["reference"].endswith(f"{len(records)}: the real clip's first frame")
+    # Cross-drive: each reference is another athlete's first frame, written and used for ΔE.
+    athlete = {r.id: r.labels["athlete"] for r in records}
+    pairs = json.loads((out / "generated-cross" / "pairs.json").read_text())
+    assert sorted(pairs) == sorted(athlete)
+    for clip, pair in pairs.items():
+        assert pair["reference_athlete"] == athlete[pair["reference_clip"]] != athlete[clip]
+        first = read_video(data / "clips" / f"{pair['reference_clip']}.mp4")[0][0]
+        for key in ("truth",) + MODELS:
+            assert np.array_equal(read_image(out / "generated-cross" / key / f"{clip}.reference.png"), first)
+    for key in ("truth",) + MODELS:
+        cross = micro_run.fidelity["cross"][key]["metrics"]["appearance"]
+        assert cross["reference"].startswith(f"{len(records)} clips: the written ID.reference.png")
+    assert micro_run.timings["table 3 generate"] > 0
+
+
+def test_table3_models_are_checked():
+    with pytest.raises(ConfigError, match="report.table3_models"):
+        ExperimentConfig(report=ExperimentReport(table3_models=("base", "nope"))).validate()
+    assert ExperimentConfig(report=ExperimentReport(table3_models=())).validate()
+
+
+@pytest.mark.slow
 def test_report_is_self_contained(micro_run):
     text = micro_run.report.read_text(encoding="utf-8")
     assert not re.search(r"""(src|href)\s*=\s*['"]?(https?:)?//""", text, re.I)
     assert text.count("data:image/png;base64,") == 2
     assert text.count("data:video/mp4;base64,") == 2  # one panel video per figure clip
-    for expected in ("Table 1", "Table 2", "Figure 2", "Training curves", "Library versions", "diffusers",
+    for expected in ("Table 1", "Table 2", "Table 3", "cross-drive", "Figure 2", "Training curves", "Library versions", "diffusers",
                      "steps: 1"):
         assert expected in text
 

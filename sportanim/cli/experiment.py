@@ -17,7 +17,7 @@ def experiment(
                                        "an existing one with the same config continues."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
-    """The paper's experiment: base zero-shot, the three strategies, Tables 1-2, Figure 2, report.html."""
+    """The paper's experiment: base zero-shot, the three strategies, Tables 1-3, Figure 2, report.html."""
     from sportanim.experiment import load_experiment_config, print_summary, run_experiment
 
     result = run(run_experiment, run(load_experiment_config, config), out, show_progress=not quiet)

@@ -4,7 +4,9 @@ Clips are matched by id: the real folder is an FSJD dataset; the generated one i
 FSJD dataset too or a plain folder of ``ID.mp4`` (optionally with ``ID.npz`` holding
 "joints" (T, 24, 3), e.g. poses estimated from the generated video or a tokenizer's
 reconstruction). Only ids present in both are scored. Each video is decoded once; all
-metrics are computed in that one pass.
+metrics are computed in that one pass. An ``ID.reference.png`` beside a generated video is
+the reference image it was generated from (e.g. another athlete's picture, cross-drive):
+the appearance metric compares with it instead of the real clip's first frame.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sportanim.eval.feature_cache import FeatureCache
 from sportanim.eval.frechet import FewSamplesWarning, frechet_distance_features
 from sportanim.eval.motion_fidelity import load_intrinsics
 from sportanim.fsjd import MANIFEST_NAME, SPLITS, read_manifest
+from sportanim.generation import read_image
 from sportanim.io.files import write_json
 from sportanim.io.joints import read_joints
 from sportanim.io.video import read_video
@@ -46,6 +49,7 @@ PROTOCOL = {
                "averaged per video, 112x112 (DisCo)",
 }
 DEFAULT_OUT_NAME = "evaluation.json"
+REFERENCE_SUFFIX = ".reference.png"  # ID.reference.png: the image a generated clip was made from
 
 
 @dataclass
@@ -55,6 +59,14 @@ class ClipPair:
     real_joints: Path
     gen_video: Path | None
     gen_joints: Path | None
+
+    @property
+    def reference(self) -> Path | None:
+        """The written reference image beside the generated video, if there is one."""
+        if self.gen_video is None:
+            return None
+        path = self.gen_video.with_name(self.id + REFERENCE_SUFFIX)
+        return path if path.is_file() else None
 
 
 # ------------------------------------------------------------------------------ inputs
@@ -306,8 +318,9 @@ def evaluate(real_dir: str | os.PathLike, generated_dir: str | os.PathLike,
             if wants_video:
                 acc.add_videos(pair.real_video, generated, pair.id)
             if motion:
+                reference = read_image(pair.reference) if pair.reference else None
                 motion.add(pair.id, generated, _load_joints(pair.gen_joints or pair.real_joints, pair.id),
-                           load_intrinsics(pair.real_joints, pair.id), pair.real_video)
+                           load_intrinsics(pair.real_joints, pair.id), pair.real_video, reference)
             advance()
     results = {"real": str(Path(real_dir).resolve()),
                "generated": str(Path(generated_dir).resolve()),

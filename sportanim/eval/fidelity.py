@@ -4,8 +4,10 @@ and ``appearance``, scored clip by clip with one keypoint pass per generated vid
 Per clip: the driving joints are the generated clip's ``ID.npz`` when present (the motion
 the generator was given), else the real clip's; the camera is the real clip's intrinsics,
 so the generated video must have the real clip's size and as many frames as the driving
-joints. The appearance reference is the real clip's first frame (the reference image of
-the generation protocol). See :mod:`sportanim.eval.motion_fidelity` and
+joints. The appearance reference is the image the generator was given: ``reference`` when
+the caller passes one (``evaluate`` reads ``ID.reference.png`` beside the generated video,
+which cross-drive generation writes: another athlete's picture), else the real clip's first
+frame (the reference image of the paper's protocol). See :mod:`sportanim.eval.motion_fidelity` and
 :mod:`sportanim.eval.appearance` for the measures.
 """
 
@@ -53,9 +55,11 @@ class FidelityAccumulator:
         self.rows: list[dict] = []
 
     def add(self, clip_id: str, generated: np.ndarray, driving: np.ndarray,
-            intrinsics: np.ndarray, real_video: Path) -> None:
-        """Score one generated video ``(T, H, W, 3)``; ``ValueError`` (one line) if its size
-        or length does not fit the real clip and the driving joints."""
+            intrinsics: np.ndarray, real_video: Path, reference: np.ndarray | None = None) -> None:
+        """Score one generated video ``(T, H, W, 3)``; appearance against ``reference``
+        (uint8 ``(H, W, 3)``, the image the video was generated from; None: the real clip's
+        first frame). ``ValueError`` (one line) if the video's size or length does not fit
+        the real clip and the driving joints."""
         info = probe_video(real_video)
         t, h, w, _ = generated.shape
         if (w, h) != (info["width"], info["height"]):
@@ -68,9 +72,10 @@ class FidelityAccumulator:
         keypoints = self.detector.detect(generated)
         scores = motion_scores(keypoints, driving, intrinsics, self.threshold)
         row = {"clip": clip_id, "pck": scores.pck, "akd_px": scores.akd_px, "akd": scores.akd,
-               "found": scores.found}
+               "found": scores.found, "given_reference": reference is not None}
         if "appearance" in self.metrics:
-            reference = read_video(real_video)[0][0]
+            if reference is None:
+                reference = read_video(real_video)[0][0]
             row["delta_e"] = A.appearance_distance(self.detector, reference, generated, keypoints)["delta_e"]
             if self.lpips is not None:
                 row["lpips_body"] = A.lpips_body(self.lpips.net, self.detector, reference,
@@ -92,8 +97,12 @@ class FidelityAccumulator:
                                  "clips_without_detections": sum(r["akd_px"] is None for r in self.rows),
                                  "per_clip": dict(zip(clips, (r["akd_px"] for r in self.rows)))}
         if "appearance" in self.metrics:
+            given = sum(r["given_reference"] for r in self.rows)
             entry = {"value": mean_of([r["delta_e"] for r in self.rows]),
-                     "per_clip": dict(zip(clips, (r["delta_e"] for r in self.rows)))}
+                     "per_clip": dict(zip(clips, (r["delta_e"] for r in self.rows))),
+                     # which picture each clip's colours were compared with
+                     "reference": f"{given} clips: the written ID.reference.png; "
+                                  f"{len(self.rows) - given}: the real clip's first frame"}
             if self.lpips is not None:
                 entry["lpips_body"] = mean_of([r["lpips_body"] for r in self.rows])
                 entry.update({f"lpips_{k}": v for k, v in self.lpips.provenance().items()})

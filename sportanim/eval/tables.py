@@ -1,8 +1,11 @@
-"""The paper's two tables from evaluation results, as Markdown, CSV and JSON.
+"""The paper's two tables, and this project's third, from evaluation results, as Markdown,
+CSV and JSON.
 
 - Table 1 (tokenizer): one row per model, MPJPE (mm, camera space) and motion FID.
 - Table 2 (video): one row per model (before / after fine-tuning), FVD, FID-VID, PSNR, SSIM,
   LPIPS, FID.
+- Table 3 (motion fidelity and appearance): one row per model and reference setting, motion
+  PCK (at the threshold the results carry), AKD (px) and appearance ΔE.
 
 A row is ``(label, results)`` where results are ``evaluate``'s output or just its
 "metrics" dict (``{name: {"value": ..., "calibrated": ...}}``). A value whose extractor ran
@@ -38,6 +41,7 @@ COLUMNS = {
 }
 TABLE1_METRICS = ("mpjpe", "motion_fid")
 TABLE2_METRICS = ("fvd", "fid_vid", "psnr", "ssim", "lpips", "fid")
+TABLE3_METRICS = ("motion_pck", "motion_akd", "appearance")
 # The paper's numbers (MTVCRAFTER_FACTS.md), for the reader's comparison; never computed here.
 PAPER = {
     "table1": {"1 tokenizer only": {"mpjpe": 287.28, "motion_fid": 186.17},
@@ -80,6 +84,7 @@ class Table:
     rows: list[tuple[str, dict | None]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     row_header: str = "model"
+    headers: dict[str, str] = field(default_factory=dict)  # metric -> column label replacing COLUMNS'
 
     def entry(self, results: dict | None, metric: str) -> dict | None:
         metrics = (results or {}).get("metrics", results or {})
@@ -132,7 +137,8 @@ class Table:
     # ---- formats
 
     def header(self) -> list[str]:
-        return [self.row_header] + [header_of(m) for m in self.metrics]
+        return [self.row_header] + [f"{self.headers[m]} {'↓' if COLUMNS[m][1] else '↑'}" if m in self.headers
+                                    else header_of(m) for m in self.metrics]
 
     def text_rows(self) -> list[list[str]]:
         return [[label] + [format_entry(self.entry(r, m), m) for m in self.metrics] for label, r in self.rows]
@@ -153,14 +159,17 @@ class Table:
         for label, results in self.rows:
             entries = [self.entry(results, m) for m in self.metrics]
             bad = [m for m, e in zip(self.metrics, entries) if e is not None and e.get("calibrated") is False]
-            writer.writerow([label, *("" if e is None else repr(float(e["value"])) for e in entries),
+            writer.writerow([label, *("" if e is None or e.get("value") is None else repr(float(e["value"]))
+                                      for e in entries),
                              ";".join(bad)])
         return buf.getvalue()
 
     def to_dict(self) -> dict:
         rows = []
         for label, results in self.rows:
-            values = {m: {"value": float(e["value"]), "calibrated": e.get("calibrated", True),
+            # a metric with no value (e.g. AKD when no joint was detected) is null
+            values = {m: {"value": None if e.get("value") is None else float(e["value"]),
+                          "calibrated": e.get("calibrated", True),
                           **({"kind": e["kind"]} if "kind" in e else {}),
                           **({"std": float(e["std"]), "resamples": e.get("resamples")}
                              if e.get("std") is not None else {})}
@@ -181,6 +190,29 @@ def table2(models: dict[str, dict | None], notes: list[str] | None = None,
            title: str = "Table 2: generated videos before and after fine-tuning") -> Table:
     """Video table: ``{"before: ...": results, "after: staged": results}`` -> the six video metrics."""
     return Table("table2", title, TABLE2_METRICS, list(models.items()), list(notes or []))
+
+
+def table3(rows: dict[str, dict | None], notes: list[str] | None = None,
+           title: str = "Table 3: motion fidelity and appearance") -> Table:
+    """Fidelity table: ``{"own reference: 0 base": results, ...}`` -> PCK, AKD, ΔE. The PCK
+    column names the threshold of the results; the notes define the three measures."""
+    table = Table("table3", title, TABLE3_METRICS, list(rows.items()), list(notes or []),
+                  row_header="model, reference", headers={"motion_akd": "AKD (px)", "appearance": "ΔE"})
+    thresholds = {e.get("threshold") for e in table._entries("motion_pck")} - {None}
+    if len(thresholds) == 1:
+        threshold = thresholds.pop()
+        table.headers["motion_pck"] = f"PCK@{threshold:g}"
+        table.notes.append(f"PCK@{threshold:g}: share of the driving joints (the video's ID.npz, projected "
+                           "with the eval clip's camera, only joints inside the frame) that the 2D keypoint "
+                           f"detector finds in the generated video within {threshold:g} of the body's size; "
+                           "AKD: their mean distance (px)")
+    table.notes.append("appearance ΔE: CIE76 colour difference (CIELAB) of body parts read along the "
+                       "detected bones, generated frames vs the reference image the video was generated "
+                       "from (about 2.3 is just noticeable)")
+    detectors = {f"{k['detector']} ({k['weights']})" for e in table._entries("motion_pck")
+                 if isinstance(k := e.get("keypoints"), dict)}
+    table.notes += [f"keypoint detector: {d}" for d in sorted(detectors)]
+    return table
 
 
 def write_tables(tables: list[Table], out: str | Path) -> dict[str, Path]:

@@ -8,7 +8,11 @@ runs its ``tiny`` preset from the shipped tiny base).
 4. generation on the eval clips through ``sportanim.generation.Generator`` (reference = the
    clip's first frame, the clip's joints) and evaluation (``sportanim.eval.evaluate``) of
    every model;
-5. Table 1 (tokenizer), Table 2 (video), Figure 2, training curves and ``report.html``.
+5. Table 3 (motion fidelity and appearance: PCK, AKD, ΔE) of every model of
+   ``report.table3_models``, own reference (the clip's first frame; Table 2's videos, the
+   missing ones generated) and cross-drive (another eval athlete's first frame animated by
+   the clip's joints, as feedback generation does);
+6. Table 1 (tokenizer), Table 2 (video), Table 3, Figure 2, training curves and ``report.html``.
 
 Run folder::
 
@@ -17,8 +21,13 @@ Run folder::
     RUN/base/                 stand-in random base weights (base: random only)
     RUN/runs/<strategy>/      the training runs; RUN/cache/ their shared latent cache
     RUN/eval-features/        the eval clips' FID/FVD/FID-VID features, extracted once for all models
-    RUN/generated/<model>/    ID.mp4 (generated) + ID.npz (the tokenizer's joints), evaluation.json
-    RUN/tables.md, table1.csv, table2.csv, tables.json, figure2.png, training_curves.png,
+    RUN/generated/<model>/    ID.mp4 (generated) + ID.npz (the tokenizer's joints), evaluation.json,
+                              fidelity.json (Table 3, own reference)
+    RUN/generated-cross/      pairs.json (clip -> the clip of another athlete giving its reference);
+                              <model>/ ID.mp4, ID.npz, ID.reference.png (the reference used), fidelity.json;
+                              truth/ the real videos beside those references (Table 3's ground-truth
+                              rows; own reference: RUN/generated/truth.json)
+    RUN/tables.md, table1.csv, table2.csv, table3.csv, tables.json, figure2.png, training_curves.png,
     RUN/videos/ID.mp4         ground truth | each model, per figure clip
     RUN/report.html, RUN/experiment.json (timings, paths)
 

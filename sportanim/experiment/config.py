@@ -41,6 +41,9 @@ class ExperimentReport:
     figure_clips: int = 3  # eval clips in Figure 2 and the report's videos (every model generates them)
     figure_frames: int = 5  # frames per clip in Figure 2
     diffusion_row: bool = False  # Table 2 also rates the diffusion-only model (one more generation and evaluation pass)
+    # Table 3 (motion fidelity and appearance) rates these models, own reference and cross-drive:
+    # up to two generation passes per model (() leaves Table 3 out)
+    table3_models: tuple[str, ...] = MODELS
 
 
 @dataclass
@@ -81,6 +84,8 @@ class ExperimentConfig:
             (s.scheduler in ("dpm", "ddim"), "sampling.scheduler", "must be dpm or ddim", s.scheduler),
             (r.figure_clips >= 1, "report.figure_clips", "must be >= 1", r.figure_clips),
             (r.figure_frames >= 1, "report.figure_frames", "must be >= 1", r.figure_frames),
+            (set(r.table3_models) <= set(MODELS) and len(set(r.table3_models)) == len(r.table3_models),
+             "report.table3_models", f"must be distinct names of {list(MODELS)}", r.table3_models),
         ]
         for ok, name, rule, value in rules:
             if not ok:

@@ -1,4 +1,4 @@
-"""The experiment's outputs: Tables 1-2, Figure 2, training curves, the side-by-side videos,
+"""The experiment's outputs: Tables 1-3, Figure 2, training curves, the side-by-side videos,
 ``report.html``, ``experiment.json``, and the printed summary."""
 
 from __future__ import annotations
@@ -15,14 +15,28 @@ TABLE1_LABELS = {"base": "0 pre-trained base (zero-shot)", "tokenizer": "1 token
                  "diffusion": "2 diffusion only (= base tokenizer)", "staged": "3 staged"}
 TABLE2_LABELS = {"base": "before: pre-trained base", "staged": "after: staged (3)",
                  "diffusion": "diffusion only (2)"}
+TABLE3_MODELS = {"truth": "real video (ground truth)", "base": "0 base", "tokenizer": "1 tokenizer only", "diffusion": "2 diffusion only",
+                 "staged": "3 staged"}
+TABLE3_SETTINGS = {"own": "own reference", "cross": "cross-drive"}
+TABLE3_NOTES = [
+    "own reference: each eval clip generated from its own first frame with its own joints (the paper's "
+    "protocol; Table 2's videos where it made them)",
+    "real video (ground truth): the eval clip's own footage scored the same way (cross-drive: its colours "
+    "against the other athlete's picture), what a model that copied the real clip would score",
+    "cross-drive: each eval clip's joints animate the first frame of the next eval clip of another athlete "
+    "(generated-cross/pairs.json), as feedback generation does; PCK / AKD score this clip's driving joints, "
+    "ΔE the other athlete's picture actually used (generated-cross/<model>/ID.reference.png)",
+]
 FIGURE_LABELS = {"base": "base (zero-shot)", "tokenizer": "1 tokenizer only", "diffusion": "2 diffusion only",
                  "staged": "3 staged"}
 
 
-def make_tables(results: dict[str, dict], diffusion_row: bool = True) -> list:
-    """Table 1 (tokenizer) and Table 2 (video) from each model's evaluation results; the
+def make_tables(results: dict[str, dict], diffusion_row: bool = True,
+                fidelity: dict[str, dict[str, dict]] | None = None) -> list:
+    """Table 1 (tokenizer) and Table 2 (video) from each model's evaluation results, and
+    Table 3 from ``fidelity`` ({"own" | "cross": {model: results}}) when it holds any; the
     tables add the motion-FID feature and the video protocols to their notes themselves."""
-    from sportanim.eval.tables import table1, table2
+    from sportanim.eval.tables import table1, table2, table3
 
     t1 = table1({TABLE1_LABELS[k]: results[k] for k in MODELS},
                 ["MPJPE: camera space, no alignment, mm (the paper's tokenizer MPJPE), "
@@ -31,7 +45,12 @@ def make_tables(results: dict[str, dict], diffusion_row: bool = True) -> list:
     rows = ["base", "staged"] + (["diffusion"] if diffusion_row else [])
     t2 = table2({TABLE2_LABELS[k]: results[k] for k in rows},
                 title="Table 2: video quality on the eval jumps, before vs after fine-tuning")
-    return [t1, t2]
+    tables = [t1, t2]
+    rows = {f"{TABLE3_MODELS[k]}, {TABLE3_SETTINGS[s]}": fidelity[s][k]
+            for s in TABLE3_SETTINGS for k in TABLE3_MODELS if k in (fidelity or {}).get(s, {})}
+    if rows:
+        tables.append(table3(rows, TABLE3_NOTES, title="Table 3: motion fidelity and appearance on the eval jumps"))
+    return tables
 
 
 def write_outputs(config: ExperimentConfig, out: Path, data: Path, records: list,
@@ -112,7 +131,7 @@ def _curve_files(runs: Path) -> dict[str, dict[str, Path]]:
 
 
 def print_summary(result: "ExperimentResult", console=None) -> None:
-    """The two tables, the wall time and where the report is."""
+    """The tables, the wall time and where the report is."""
     from rich.console import Console
 
     console = console or Console(soft_wrap=True)

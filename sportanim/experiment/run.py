@@ -18,11 +18,12 @@ from sportanim.train.config import STRATEGY_NAMES, merge
 @dataclass
 class ExperimentResult:
     out: Path
-    tables: list  # sportanim.eval.tables.Table: Table 1, Table 2
+    tables: list  # sportanim.eval.tables.Table: Table 1, Table 2, Table 3 (when it rates any model)
     report: Path
     timings: dict[str, float]
     results: dict[str, dict]
     notes: list[str] = field(default_factory=list)
+    fidelity: dict[str, dict[str, dict]] = field(default_factory=dict)  # Table 3: setting -> model -> results
 
 
 def run_experiment(config: ExperimentConfig, out: str | Path | None = None,
@@ -57,25 +58,30 @@ def run_experiment(config: ExperimentConfig, out: str | Path | None = None,
         with _timed(timings, f"evaluate {key}"):
             results[key] = _evaluate(config, key in video_models, data, folder, real_features, show_progress)
 
-    rate("base", _model(config, base))  # zero-shot, before any fine-tuning
+    models = {"base": _model(config, base)}  # zero-shot, before any fine-tuning
+    rate("base", models["base"])
     runs = {}
     for strategy in STRATEGY_NAMES:
         with _timed(timings, f"train {strategy}"):
             runs[strategy] = _train(config, strategy, data, base, out, show_progress)
-    rate("tokenizer", _model(config, base, runs["tokenizer"]))  # model 1: base DiT, fine-tuned tokenizer
-    rate("diffusion", _model(config, runs["diffusion"]))
-    rate("staged", _model(config, runs["staged"]))
+    models["tokenizer"] = _model(config, base, runs["tokenizer"])  # model 1: base DiT, fine-tuned tokenizer
+    models["diffusion"] = _model(config, runs["diffusion"])
+    models["staged"] = _model(config, runs["staged"])
+    for key in STRATEGY_NAMES:
+        rate(key, models[key])
+    fidelity = _table3(config, models, data, records, out, timings, notes, show_progress)
     with _timed(timings, "report"):
-        tables = make_tables(results, config.report.diffusion_row)
+        tables = make_tables(results, config.report.diffusion_row, fidelity)
         report = write_outputs(config, out, data, records, figure_ids, tables, timings, notes)
-    return ExperimentResult(out, tables, report, timings, results, notes)
+    return ExperimentResult(out, tables, report, timings, results, notes, fidelity)
 
 
 @contextlib.contextmanager
 def _timed(timings: dict[str, float], name: str):
+    """Add the block's wall time to ``timings[name]`` (a stage may run in several pieces)."""
     start = time.perf_counter()
     yield
-    timings[name] = round(time.perf_counter() - start, 1)
+    timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - start, 1)
 
 
 def _claim(out: Path, config: ExperimentConfig) -> None:
@@ -185,12 +191,17 @@ def _model(config: ExperimentConfig, pipeline: Path, tokenizer: Path | None = No
 
 
 def _generate(config: ExperimentConfig, model: ModelSpec, data: Path, records: list,
-              video_ids: set[str], folder: Path, show_progress: bool) -> None:
+              video_ids: set[str], folder: Path, show_progress: bool,
+              references: dict | None = None) -> None:
     """``folder/ID.npz`` (joints: the tokenizer's reconstruction, which drives the video) for
-    every eval clip and ``folder/ID.mp4`` for ``video_ids``; clips already there are kept."""
+    every eval clip and ``folder/ID.mp4`` for ``video_ids``; clips already there are kept.
+    Each video's reference is the clip's first frame, or with ``references`` (id -> record)
+    the first frame of that other clip, written as ``folder/ID.reference.png`` (the picture
+    ``evaluate`` scores appearance against)."""
     import numpy as np
 
     from sportanim import fsjd
+    from sportanim.eval.evaluate import REFERENCE_SUFFIX
     from sportanim.generation import Generator
     from sportanim.progress import progress_bar
     from sportanim.io.video import write_video
@@ -207,7 +218,11 @@ def _generate(config: ExperimentConfig, model: ModelSpec, data: Path, records: l
             clip = fsjd.load_clip(data, record)
             if record.id in video_ids:
                 frames = clip["frames"]
-                result = generator.generate(frames[0], clip["joints"], sampling, num_frames=len(clip["joints"]),
+                reference = frames[0]
+                if references is not None:
+                    reference = _first_frame(data, references[record.id])
+                    _write_png(folder / f"{record.id}{REFERENCE_SUFFIX}", reference)  # before the video
+                result = generator.generate(reference, clip["joints"], sampling, num_frames=len(clip["joints"]),
                                             height=frames.shape[1], width=frames.shape[2])
                 write_video(folder / f"{record.id}.mp4", result.frames, record.fps)
                 recon = result.reconstructed_joints
@@ -215,6 +230,95 @@ def _generate(config: ExperimentConfig, model: ModelSpec, data: Path, records: l
                 recon = generator.reconstruct(clip["joints"])
             fsjd.write_npz(folder / f"{record.id}.npz", {"joints": recon.astype(np.float32)})
             advance()
+
+
+def _first_frame(data: Path, record):
+    from sportanim.io.video import read_video
+
+    return read_video(data / record.video)[0][0]
+
+
+def _write_png(path: Path, image) -> None:
+    """Lossless, so ``evaluate`` sees the very pixels the generator was given."""
+    from PIL import Image
+
+    tmp = path.with_name(path.name + ".tmp")
+    Image.fromarray(image).save(tmp, format="PNG")
+    tmp.replace(path)
+
+
+def _cross_pairs(records: list) -> dict | None:
+    """id -> the record whose first frame is the clip's cross-drive reference: the next eval
+    clip (cyclically, manifest order) of another athlete; None with a single eval athlete."""
+    pairs = {}
+    for k, record in enumerate(records):
+        others = [records[(k + j) % len(records)] for j in range(1, len(records))]
+        other = next((o for o in others if o.labels["athlete"] != record.labels["athlete"]), None)
+        if other is None:
+            return None
+        pairs[record.id] = other
+    return pairs
+
+
+def _table3(config: ExperimentConfig, models: dict[str, ModelSpec], data: Path, records: list, out: Path,
+            timings: dict[str, float], notes: list[str], show_progress: bool) -> dict[str, dict[str, dict]]:
+    """Table 3's generations and scores: {"own" | "cross": {model or "truth": evaluate
+    results}}. Own reference reuses (and completes) ``generated/<model>/``; cross-drive
+    writes ``generated-cross/<model>/`` and ``generated-cross/pairs.json``. "truth" scores
+    the real eval videos (``generated/truth.json``; ``generated-cross/truth/``)."""
+    from sportanim.io.files import write_json
+
+    chosen = [k for k in MODELS if k in config.report.table3_models]
+    if not chosen:
+        return {}
+    pairs = _cross_pairs(records)
+    settings = {"own": out / "generated"}
+    if pairs is None:
+        notes.append("Table 3: every eval clip is of one athlete, so there is no cross-drive setting")
+    else:
+        settings["cross"] = out / "generated-cross"
+        write_json(settings["cross"] / "pairs.json", {
+            r.id: {"athlete": r.labels["athlete"], "reference_clip": pairs[r.id].id,
+                   "reference_athlete": pairs[r.id].labels["athlete"]} for r in records})
+    ids = {r.id for r in records}
+    results: dict[str, dict[str, dict]] = {name: {} for name in settings}
+    with _timed(timings, "table 3 evaluate"):  # the real videos: what a perfect model would score
+        results["own"]["truth"] = _fidelity(config, data, data, show_progress, out / "generated" / "truth.json")
+        if pairs is not None:
+            folder = _real_with_references(data, records, pairs, settings["cross"] / "truth")
+            results["cross"]["truth"] = _fidelity(config, data, folder, show_progress)
+    for key in chosen:
+        for name, root in settings.items():
+            folder = root / key
+            with _timed(timings, "table 3 generate"):  # own: only clips Table 2 did not generate
+                _generate(config, models[key], data, records, ids, folder, show_progress,
+                          pairs if name == "cross" else None)
+            with _timed(timings, "table 3 evaluate"):
+                results[name][key] = _fidelity(config, data, folder, show_progress)
+    return results
+
+
+def _real_with_references(data: Path, records: list, pairs: dict, folder: Path) -> Path:
+    """``folder``: each eval clip's real video beside its cross-drive reference, so the real
+    footage is scored as a cross-drive model would be (its colours vs the other athlete's)."""
+    import shutil
+
+    from sportanim.eval.evaluate import REFERENCE_SUFFIX
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for record in records:
+        _write_png(folder / f"{record.id}{REFERENCE_SUFFIX}", _first_frame(data, pairs[record.id]))
+        shutil.copyfile(data / record.video, folder / f"{record.id}.mp4")
+    return folder
+
+
+def _fidelity(config: ExperimentConfig, data: Path, folder: Path, show_progress: bool,
+              out: Path | None = None) -> dict:
+    from sportanim.eval.evaluate import MOTION_METRICS, evaluate
+
+    return evaluate(data, folder, metrics=list(MOTION_METRICS), out=out or folder / "fidelity.json",
+                    weights=config.extractor_weights or None, split="eval", seed=config.seed,
+                    show_progress=show_progress)
 
 
 def _evaluate(config: ExperimentConfig, with_video: bool, data: Path, folder: Path, cache,
