@@ -11,11 +11,19 @@ does a feedback video take?
    the largest change over the overlaps / the median elsewhere. ``drift``: mean absolute
    difference (0-255) of each window's first frame from the photo as the model sees it
    (resized to cover), first and last window: what a carried reference may lose.
-2. Speed: ``make_feedback`` end to end (photo pose, retarget, windows, files) at 49 and 97
+2. Fidelity: does the feedback video perform its (edited) motion? ``make_feedback`` on four
+   synthetic motions (two jumps, two daily), 49 frames, each edit alone (none, ``slow 2``,
+   ``mirror``, ``view 30``, ``view 90``, and for jumps air time x1.3 by
+   ``sportanim.motion.edits.scale_flight``), with the photo of the motion's own athlete (its
+   clip's first frame at 256 px) and cross-drive (another clip's athlete). The score is the
+   report's own ``motion_fidelity`` (PCK@0.1 of the body size, AKD) against the driving joints;
+   beside it, the same video against those joints shuffled in time (the floor of a video that
+   ignores the timing).
+3. Speed: ``make_feedback`` end to end (photo pose, retarget, windows, files) at 49 and 97
    frames with the model loaded once, torch on ``--threads`` threads; the load apart.
 
     OMP_NUM_THREADS=2 python benchmarks/feedback.py [--steps 10] [--overlap 12] [--threads 2]
-                                                    [--parts seams,speed]
+                                                    [--parts seams,fidelity,speed]
 
 Writes benchmarks/results/feedback.json (``--parts`` re-measures only those, keeping the rest).
 """
@@ -73,6 +81,66 @@ def seams(generator: Generator, photo: np.ndarray, joints: np.ndarray, steps: in
     return rows
 
 
+FIDELITY_MOTIONS = ((5, 0, "lutz"), (5, 1, "axel"), (5, 2, "walk"), (5, 3, "dance_step"))
+FIDELITY_EDITS = ({}, {"slow": 2.0}, {"mirror": True}, {"view": 30.0}, {"view": 90.0}, {"air_time": 1.3})
+
+
+def _motion_file(folder: Path, clip, edit: dict) -> Path:
+    """The clip's joints and camera as an npz, with the flight edit applied when asked."""
+    from sportanim.motion.edits import scale_flight
+
+    joints, extrinsics = clip.joints, clip.camera.extrinsics_mm()
+    if "air_time" in edit:
+        done = scale_flight(joints, 30.0, air_time_factor=edit["air_time"], extrinsics=extrinsics)
+        joints, extrinsics = done.joints, done.extrinsics
+    path = folder / f"{clip.id}-{'-'.join(map(str, edit.items())) or 'plain'}.npz"
+    np.savez(path, joints=joints, extrinsics=extrinsics)
+    return path
+
+
+def fidelity(generator: Generator, steps: int, folder: Path) -> dict:
+    from PIL import Image
+
+    from sportanim.io.video import read_video
+    from sportanim.studio.feedback import motion_fidelity
+
+    clips = [make_clip(seed, index, motion, size=(64, 64), frames=49) for seed, index, motion in FIDELITY_MOTIONS]
+    photos = []
+    for (seed, index, motion), clip in zip(FIDELITY_MOTIONS, clips):
+        path = folder / f"photo-{clip.id}.png"
+        Image.fromarray(make_clip(seed, index, motion, size=(256, 256), frames=1).frames[0]).save(path)
+        photos.append(path)
+    shuffle = np.random.default_rng(0)
+    rows = []
+    for i, clip in enumerate(clips):
+        for setting, photo in (("own", photos[i]), ("cross", photos[(i + 1) % len(clips)])):
+            for edit in FIDELITY_EDITS:
+                if "air_time" in edit and clip.labels["domain"] != "jump":
+                    continue
+                options = {k: v for k, v in edit.items() if k != "air_time"}
+                result = make_feedback(photo, str(_motion_file(folder, clip, edit)), folder / "fb.mp4", frames=49,
+                                       steps=steps, generator=generator, show_progress=False, **options)
+                scores = json.loads(result.report.read_text())["motion_fidelity"]
+                video, _ = read_video(result.video)
+                order = shuffle.permutation(len(result.joints))
+                control = motion_fidelity(video, result.joints[order], result.intrinsics)
+                row = {"clip": clip.id, "domain": clip.labels["domain"], "photo": setting,
+                       "edit": ",".join(f"{k}={v}" for k, v in edit.items()) or "none",
+                       "pck": round(scores["pck"], 4), "akd": round(scores["akd"], 4) if scores["akd"] else None,
+                       "pck_time_shuffled": round(control["pck"], 4)}
+                print(row, flush=True)
+                rows.append(row)
+    summary = {}
+    for key in ("edit", "photo"):
+        for value in sorted({r[key] for r in rows}):
+            chosen = [r for r in rows if r[key] == value]
+            summary[f"{key}={value}"] = {"clips": len(chosen),
+                                         "pck": round(float(np.mean([r["pck"] for r in chosen])), 3),
+                                         "pck_time_shuffled": round(float(np.mean([r["pck_time_shuffled"]
+                                                                                   for r in chosen])), 3)}
+    return {"rows": rows, "summary": summary}
+
+
 def speed(generator: Generator, photo_path: Path, motion_path: Path, steps: int, folder: Path) -> list[dict]:
     rows = []
     for frames in (49, 97):
@@ -95,7 +163,7 @@ def main() -> None:
     parser.add_argument("--overlap", type=int, default=12)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--weights", type=Path, default=None)
-    parser.add_argument("--parts", default="seams,speed", help="which measurements to (re)run")
+    parser.add_argument("--parts", default="seams,fidelity,speed", help="which measurements to (re)run")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from PIL import Image
@@ -113,6 +181,8 @@ def main() -> None:
         measured = {}
         if "seams" in parts:
             measured["seams"] = seams(generator, photo, clip.joints, args.steps, args.overlap)
+        if "fidelity" in parts:
+            measured["fidelity"] = fidelity(generator, args.steps, folder)
         if "speed" in parts:
             measured["speed"] = speed(generator, folder / "athlete.png", folder / "motion.npz", args.steps, folder)
     out = ROOT / "results" / "feedback.json"

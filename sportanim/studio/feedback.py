@@ -45,6 +45,8 @@ class FeedbackResult:
     seconds: float
     seam: dict
     notes: list[str] = field(default_factory=list)
+    joints: np.ndarray | None = None      # the driving joints (T, 24, 3) mm, in the output camera
+    intrinsics: np.ndarray | None = None  # that camera (3, 3), at the video's size
 
 
 def motion_fidelity(video: np.ndarray, joints: np.ndarray, intrinsics: np.ndarray) -> dict:
@@ -242,7 +244,8 @@ def make_feedback(athlete_photo, motion, out, *, data=None, weights=None, slow: 
         "notes": notes,
     }
     _write(out, video, driving.joints[:len(video)], camera, rate, report, begun)
-    return FeedbackResult(*output_paths(out), plan.total, time.perf_counter() - begun, seam, notes)
+    return FeedbackResult(*output_paths(out), plan.total, time.perf_counter() - begun, seam, notes,
+                          driving.joints[:len(video)], camera)
 
 
 def _sampled_jump(code: str, seed: int, note) -> tuple[np.ndarray, np.ndarray, float]:
