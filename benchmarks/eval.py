@@ -7,8 +7,12 @@ H.264 round trip) are scored per metric: for a distribution metric (FID, FVD, FI
 "video" is the feature extraction of one video (a score needs it for every real and every
 generated video); for a paired metric (PSNR, SSIM, LPIPS) one real/generated pair; for
 decoding, one H.264 file. Extractors are the seeded random ones (same architecture and
-input sizes as the published weights, so the same cost). The machine is shared: the JSON
-records the load average seen at the start and end.
+input sizes as the published weights, so the same cost). The in-domain extractors shipped
+for the synthetic world (``sportanim/weights/extractors``: FVD / FID-VID through the clip
+network, FID through the frame network, each resizing to its own input) and the motion-
+fidelity and appearance measures (the shipped keypoint detector on every frame; appearance
+also detects the reference) are timed the same way. The machine is shared: the JSON records
+the load average seen at the start and end.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ import torch
 from sportanim.eval import extractors as X
 from sportanim.eval import video as V
 from sportanim.io.video import read_video, write_video
+from sportanim.eval.appearance import appearance_distance
+from sportanim.eval.keypoints import load_keypoint_detector
+from sportanim.eval.motion_fidelity import motion_scores
 from sportanim.synth.world import make_clip
 
 
@@ -52,6 +59,10 @@ def rate(fn, inputs: list) -> float:
 def bench_size(size: int, videos: int) -> dict:
     pairs = [clip_pair(size, seed) for seed in range(videos)]
     nets = {key: X.BUILDERS[key](seed=0) for key in ("inception", "i3d", "r3d50", "alexnet")}
+    domain = {key: X.build_in_domain(key) for key in ("i3d", "r3d50", "inception")}
+    detector = load_keypoint_detector()
+    driving = make_clip(0, 0, "lutz", (size, size), 49)  # the first pair video's own clip
+    motion = (driving.joints, driving.camera.intrinsics)
     jobs = {
         "decode_h264": (lambda path: read_video(path), [(p[2],) for p in pairs]),
         "psnr": (V.psnr_frames, [p[:2] for p in pairs]),
@@ -61,6 +72,12 @@ def bench_size(size: int, videos: int) -> dict:
                                      [(p[0],) for p in pairs]),
         "fvd_i3d": (lambda v: X.i3d_features(nets["i3d"], v), [(p[0],) for p in pairs]),
         "fid_vid_r3d50": (lambda v: X.r3d_features(nets["r3d50"], v), [(p[0],) for p in pairs]),
+        **{f"{metric}_in_domain_{domain[key].name.replace(' ', '_')}": (
+            lambda v, key=key: X.features(key, domain[key], v), [(p[0],) for p in pairs])
+           for metric, key in (("fvd", "i3d"), ("fid_vid", "r3d50"), ("fid", "inception"))},
+        "motion_fidelity_keypoints": (lambda v: motion_scores(detector.detect(v), *motion),
+                                      [(p[0],) for p in pairs]),
+        "appearance_lab": (lambda a, b: appearance_distance(detector, b[0], a), [p[:2] for p in pairs]),
     }
     return {name: rate(fn, inputs) for name, (fn, inputs) in jobs.items()}
 
