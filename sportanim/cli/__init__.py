@@ -7,12 +7,27 @@ outside this package imports typer. Library modules load on first use, so ``--he
 
 from __future__ import annotations
 
+from typing import Optional
+
 import typer
 
 from sportanim.cli import app as app_command, data, evaluate, experiment, feedback, generate, memory, motion, synth, train
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Sports video generation from 3D motion (MTVCrafter, fine-tuned for sport).")
+
+
+@app.callback()
+def options(threads: Optional[int] = typer.Option(
+        None, "--threads", help="torch threads (default: OMP_NUM_THREADS if set, else the cores idle now; "
+                                "see sportanim.threads)")) -> None:
+    """Sports video generation from 3D motion (MTVCrafter, fine-tuned for sport)."""
+    from sportanim.cli.errors import run
+    from sportanim.threads import apply_thread_policy
+
+    run(apply_thread_policy, threads)
+
+
 app.command("synth")(synth.synth)
 app.add_typer(data.app, name="data")
 app.add_typer(motion.app, name="motion")

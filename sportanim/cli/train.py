@@ -105,4 +105,7 @@ def pretrain(
 
 def main() -> None:
     """``python -m sportanim.train`` / ``accelerate launch -m sportanim.train``: the train command alone."""
+    from sportanim.threads import apply_thread_policy
+
+    run(apply_thread_policy)
     typer.run(train)
