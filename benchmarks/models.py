@@ -9,7 +9,9 @@ seconds per generated tiny clip.
   attention; forward and backward), divided by the median step time, and compared with the
   FLOP/s of a plain float32 matmul timed in the same run on the same threads;
 - generation: ``build_pipeline("tiny")`` with random weights, 64x64x49, motion CFG on (scale 3),
-  motion K/V cached, 10 and 25 DPM steps, VAE decode and tokenizer included.
+  motion K/V cached, 10 and 25 DPM steps, VAE decode and tokenizer included; also with the VAE's
+  batch-1 3D convolutions left on torch's own CPU kernel choice (``torch_conv3d_rule``), the
+  baseline of ``sportanim.models.cpu_conv``, in the same run.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from sportanim.io.files import write_text
 from sportanim.models.dit import MVDiT
 from sportanim.generation import Generator, Sampling
+from sportanim.models.cpu_conv import route_conv3d_to_onednn
 from sportanim.models.pipeline import build_pipeline
 from sportanim.models.tokenizer import TOKENIZER_PRESETS, MotionTokenizer
 
@@ -140,12 +143,18 @@ def bench_generation(steps_list: list[int], repeats: int) -> dict:
     pipe = build_pipeline("tiny", seed=0)
     pipe.set_progress_bar_config(disable=True)
     generator = Generator(pipe, mean, std)
+    routed = [m for m in pipe.vae.modules() if "_conv_forward" in vars(m)]
     out = {}
     for steps in steps_list:
         def run() -> None:
             generator.generate(image, joints, Sampling(steps=steps, guidance=3.0, seed=0))
 
-        out[f"steps_{steps}"] = {"s_per_clip": median_seconds(run, repeats)}
+        fast = median_seconds(run, repeats)
+        for m in routed:  # torch's own kernel rule for these batch-1 convolutions
+            del m._conv_forward
+        slow = median_seconds(run, repeats)
+        route_conv3d_to_onednn(pipe.vae)
+        out[f"steps_{steps}"] = {"s_per_clip": fast, "s_per_clip_torch_conv3d_rule": slow, "speedup": slow / fast}
     return out
 
 

@@ -58,6 +58,7 @@ from PIL import Image
 from sportanim.io.files import atomic_dir
 from sportanim.io.stats import STATS_NAME, has_joint_stats, read_joint_stats, write_stats
 from sportanim.models import vae as vae_lib
+from sportanim.models.cpu_conv import route_conv3d_to_onednn
 from sportanim.models.dit import DIT_PRESETS, MVDiT, MotionKV, check_checkpoint
 from sportanim.models.tokenizer import TIME_FACTOR, TOKENIZER_PRESETS, UPSTREAM_CHECKPOINT_NAME, MotionTokenizer
 from sportanim.skeleton import NUM_JOINTS, denormalize, normalize
@@ -457,6 +458,7 @@ def _assemble(tokenizer, transformer, vae, scheduler, mean, std, height, width, 
     transformer, vae = transformer.to(device).eval(), vae.to(device).eval()
     if torch_dtype is not None and (transformer.dtype, vae.dtype) != (torch_dtype, torch_dtype):
         transformer, vae = transformer.to(torch_dtype), vae.to(torch_dtype)
+    route_conv3d_to_onednn(vae)  # one clip at a time: torch's rule would pick its naive CPU kernel
     stats = {k: None if v is None else _stats_array(v, k).tolist() for k, v in (("mean", mean), ("std", std))}
     return MTVCrafterPipeline(tokenizer, transformer, vae, scheduler, joint_mean=stats["mean"], joint_std=stats["std"],
                               default_height=height, default_width=width)
