@@ -48,6 +48,12 @@ class Sampling:
     steps: int = 50  # denoising steps
     guidance: float = 3.0  # motion classifier-free guidance (1: off)
     seed: int = 0  # same seed, same video
+    step_cache: float = 0.0  # first-block caching threshold (sportanim.models.step_cache); 0: off, exact
+
+    def __post_init__(self):
+        if not (0.0 <= self.step_cache <= 1.0):
+            raise ValueError(f"--step-cache {self.step_cache}: a threshold in [0, 1] (0: off; 0.05-0.2 skips "
+                             "steps whose first DiT block changed less than that)")
 
 
 MAX_FPS = 240.0  # slow-motion cameras; above that a rate is a typo
@@ -153,7 +159,7 @@ class Generator:
                              guidance_scale=sampling.guidance, generator=generator,
                              height=height or default_h, width=width or default_w,
                              num_frames=num_frames or self.num_frames,
-                             output_type="latent" if latents_only else "np")
+                             output_type="latent" if latents_only else "np", step_cache=sampling.step_cache)
 
     @property
     def temporal_factor(self) -> int:

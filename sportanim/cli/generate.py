@@ -22,6 +22,8 @@ def generate(
     steps: int = typer.Option(50, "--steps", help="Denoising steps."),
     guidance: float = typer.Option(3.0, "--guidance", help="Motion classifier-free guidance scale (1: off)."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same video."),
+    step_cache: float = typer.Option(0.0, "--step-cache", help="Skip the DiT's later blocks on steps whose first "
+                                     "block changed less than this (first-block caching; 0: off, exact)."),
     panel: bool = typer.Option(False, "--panel", help="Also write OUT.panel.mp4: reference | source | skeleton | "
                                "reconstructed skeleton | generated."),
     data: Optional[Path] = typer.Option(None, "--data", help="FSJD folder, for clip ids and its stats.json."),
@@ -41,7 +43,8 @@ def generate(
         say(f"[{style}]note:[/] {note}")
 
     model = ModelSpec(weights=weights, preset=preset, scheduler=scheduler, device=device, dtype=dtype, offload=offload)
+    sampling = run(Sampling, steps=steps, guidance=guidance, seed=seed, step_cache=step_cache)
     result = run(generate_video, motion, out, ref_image=ref_image, model=model,
-                 sampling=Sampling(steps=steps, guidance=guidance, seed=seed), panel=panel, data=data,
+                 sampling=sampling, panel=panel, data=data,
                  start=start, fps=fps, show_progress=not quiet, on_note=show)
     say(f"wrote {result.video}" + (f" and {result.panel}" if result.panel else "") + f" in {result.seconds:.1f} s")

@@ -59,6 +59,8 @@ from diffusers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFETENSORS_WEIGHTS_NAME, i
 from safetensors import SafetensorError, safe_open
 from torch import nn
 
+from sportanim.models.step_cache import FirstBlockCache
+
 Rope = tuple[torch.Tensor, torch.Tensor]  # (cos, sin), each (S, head_dim)
 
 # MTVCrafter's global per-joint mean (upstream ``data/mean.npy``, SMPL-24 order, camera space,
@@ -597,6 +599,7 @@ class MVDiT(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         motion_kv: MotionKV | None = None,
         motion_drop_mask: torch.Tensor | None = None,
         return_dict: bool = True,
+        step_cache: FirstBlockCache | None = None,
     ) -> Transformer2DModelOutput | tuple[torch.Tensor]:
         """Predict the denoising target (v at 7B) of noisy video latents.
 
@@ -611,6 +614,8 @@ class MVDiT(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
             motion_kv: from ``prepare_motion_kv``, instead of ``motion_tokens``.
             motion_drop_mask: (B,) bool, True: use the unconditional tokens for that sample.
             return_dict: a ``Transformer2DModelOutput`` (``.sample``) or a 1-tuple.
+            step_cache: a ``sportanim.models.step_cache.FirstBlockCache`` (inference): the
+                blocks after the first are skipped when its residual barely changed.
         Returns:
             ``sample`` (B, F, C_out, H, W).
         """
@@ -632,14 +637,27 @@ class MVDiT(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         no_text = hidden_states.new_zeros(b, 0, self.config.text_embed_dim)
         tokens = self.embedding_dropout(self.patch_embed(no_text, hidden_states))  # (B, F*h*w/p^2, D)
 
-        # 3. Transformer blocks
-        for i, block in enumerate(self.transformer_blocks):
+        # 3. Transformer blocks (all, or the first and the cached residual of the others)
+        def run_block(i: int, tokens: torch.Tensor) -> torch.Tensor:
             kv = motion_kv.layers[i] if motion_kv is not None else None
             args = (tokens, temb, video_rope, motion_tokens, motion_rope, kv)
             if torch.is_grad_enabled() and self.gradient_checkpointing:
-                tokens = self._gradient_checkpointing_func(block, *args)
+                return self._gradient_checkpointing_func(self.transformer_blocks[i], *args)
+            return self.transformer_blocks[i](*args)
+
+        if step_cache is None:
+            for i in range(len(self.transformer_blocks)):
+                tokens = run_block(i, tokens)
+        else:
+            first = run_block(0, tokens)
+            first_residual = first - tokens
+            if step_cache.reusable(first_residual):
+                tokens = first + step_cache.rest()
             else:
-                tokens = block(*args)
+                tokens = first
+                for i in range(1, len(self.transformer_blocks)):
+                    tokens = run_block(i, tokens)
+                step_cache.store(first_residual, tokens - first)
 
         # 4. Output norm and projection
         tokens = self.norm_out(self.norm_final(tokens), temb=temb)

@@ -59,6 +59,7 @@ from sportanim.io.files import atomic_dir
 from sportanim.io.stats import STATS_NAME, has_joint_stats, read_joint_stats, write_stats
 from sportanim.models import vae as vae_lib
 from sportanim.models.cpu_conv import route_conv3d_to_onednn
+from sportanim.models.step_cache import FirstBlockCache
 from sportanim.models.dit import DIT_PRESETS, MVDiT, MotionKV, check_checkpoint
 from sportanim.models.tokenizer import TIME_FACTOR, TOKENIZER_PRESETS, UPSTREAM_CHECKPOINT_NAME, MotionTokenizer
 from sportanim.skeleton import NUM_JOINTS, denormalize, normalize
@@ -90,11 +91,13 @@ class PipelineOutput(BaseOutput):
     frames: uint8 (T, H, W, 3) for output_type "np"; float32 latents (1, F, C, h, w) for "latent".
     motion_ids: int64 (N * 24,) the tokenizer's code ids, token frame-major.
     reconstructed_joints: float32 (T, 24, 3) mm, the tokenizer's decoding of those ids.
+    skipped_steps: denoising steps whose later DiT blocks the step cache skipped (0 when off).
     """
 
     frames: np.ndarray | torch.Tensor
     motion_ids: np.ndarray
     reconstructed_joints: np.ndarray
+    skipped_steps: int = 0
 
 
 def make_scheduler(kind: str = "dpm", config: dict | None = None) -> CogVideoXDPMScheduler | CogVideoXDDIMScheduler:
@@ -334,6 +337,7 @@ class MTVCrafterPipeline(DiffusionPipeline):
         latents: torch.Tensor | None = None,
         output_type: str = "np",
         cache_motion_kv: bool = True,
+        step_cache: float = 0.0,
     ) -> PipelineOutput:
         """Animate ``reference_image`` with ``joints``.
 
@@ -350,6 +354,7 @@ class MTVCrafterPipeline(DiffusionPipeline):
             latents: initial noise (1, F, C, h, w) instead of drawing it.
             output_type: "np" (uint8 frames) or "latent" (the final latents, no decoding).
             cache_motion_kv: compute motion keys/values once (True) or at every step.
+            step_cache: first-block caching threshold (``sportanim.models.step_cache``; 0: off).
         """
         # 0. Defaults
         default_h, default_w = self.default_size()
@@ -386,13 +391,14 @@ class MTVCrafterPipeline(DiffusionPipeline):
         motion = self.motion_conditioning(embeds, guided, cache_motion_kv)
 
         # 6. Denoising loop
+        cache = FirstBlockCache(step_cache) if step_cache > 0 else None
         old_x0 = None
         with self.progress_bar(total=len(timesteps)) as progress:
             for i, t in enumerate(timesteps):
                 model_input = torch.cat([latents] * 2) if guided else latents
                 model_input = self.scheduler.scale_model_input(model_input, t).to(dtype)
                 pred = self.transformer(model_input, t.expand(model_input.shape[0]), reference_latents=reference,
-                                        return_dict=False, **motion)[0].float()
+                                        return_dict=False, step_cache=cache, **motion)[0].float()
                 if guided:
                     uncond, cond = pred.chunk(2)
                     pred = uncond + guidance_scale * (cond - uncond)
@@ -406,7 +412,8 @@ class MTVCrafterPipeline(DiffusionPipeline):
         else:
             frames = frames_to_uint8(vae_lib.decode_latents(self.vae, latents, device))
         self.maybe_free_model_hooks()
-        return PipelineOutput(frames=frames, motion_ids=ids[0].cpu().numpy(), reconstructed_joints=recon)
+        return PipelineOutput(frames=frames, motion_ids=ids[0].cpu().numpy(), reconstructed_joints=recon,
+                              skipped_steps=cache.skipped if cache is not None else 0)
 
 
 def _onload(module: torch.nn.Module) -> None:
