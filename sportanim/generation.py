@@ -41,6 +41,7 @@ class ModelSpec:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     dtype: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16
     offload: bool = False  # model CPU offload (GPU memory for time)
+    compile: bool = False  # torch.compile the DiT (for GPUs: the tiny CPU model gained nothing, 90 s to compile)
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,9 @@ class Generator:
             pipe.enable_model_cpu_offload(device=device)
         height, width = pipe.default_size()
         set_memory_savers(pipe.vae, tiling=max(height, width) > TILING_ABOVE_PX)
+        if spec.compile:
+            pipe.transformer.compile(dynamic=False)  # compiled on the first generation, per input shape
+            note("the DiT is compiled on the first generation (torch.compile): that one takes longer")
         return cls(pipe, mean, std, random_weights, notes)
 
     @property

@@ -58,3 +58,13 @@ def test_generation_with_the_cache_off_is_unchanged_and_on_skips_steps():
     assert off.skipped_steps == 0
     cached = generator.generate(image, joints, Sampling(steps=6, seed=0, step_cache=1.0))
     assert 0 < cached.skipped_steps < 6  # the first step always runs in full
+
+
+def test_compile_flag_compiles_the_dit_only():
+    from sportanim.generation import ModelSpec
+
+    notes = []
+    generator = Generator.load(ModelSpec(compile=True, device="cpu"), on_note=notes.append)
+    assert generator.pipe.transformer._compiled_call_impl is not None
+    assert generator.pipe.vae._compiled_call_impl is None
+    assert any("compiled" in n for n in notes)
