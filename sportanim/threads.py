@@ -83,12 +83,13 @@ def choose_threads(requested: int | None = None, environ=os.environ) -> tuple[in
 def apply_thread_policy(requested: int | None = None, environ=os.environ) -> tuple[int, str]:
     """Choose the thread count and make torch use it, with short spinning; before torch is
     imported this goes through the environment (so its first OpenMP pool is the right
-    size), after it through ``torch.set_num_threads`` (the wait policy is then fixed)."""
+    size). A torch already running (the CLI called inside another program, e.g. a test)
+    is changed only when ``requested`` says so, through ``torch.set_num_threads``."""
     threads, why = choose_threads(requested, environ)
     if "OMP_WAIT_POLICY" not in environ:
         environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         environ[name] = str(threads)
-    if "torch" in sys.modules:
+    if "torch" in sys.modules and requested is not None:
         sys.modules["torch"].set_num_threads(threads)
     return threads, why
