@@ -117,18 +117,22 @@ def test_generate_refuses_a_decompression_bomb_png_from_its_header(tmp_path, inp
 @pytest.mark.parametrize("args, words", [
     (["synth", "--size", "65536"], ("--size 65536",)),
     (["synth", "--frames", "100000", "--size", "1024"], ("--frames 100000",)),
+    (["synth", "--clips", "1000000000", "--size", "16"], ("--clips", "1000000000")),  # was a 23 GB job list
+    (["synth", "--programme", "--size", "65536"], ("--size 65536",)),  # was an OOM kill at 19 GB
+    (["synth", "--programme", "--jumps", "100000000", "--size", "16"], ("--jumps 100000000",)),
+    (["synth", "--programme", "--fps", "0"], ("--fps",)),
     (["data", "build", "nothing.mp4", "--size", "100000"], ("--size",)),
     (["data", "build", "nothing.mp4", "--frames", "100000"], ("--frames",)),
+    (["data", "import-fsjump3d", "nowhere", "--size", "65536"], ("--size 65536",)),
+    (["data", "import-mtvcrafter", "nothing.pkl", "--size", "100000"], ("--size", "4096")),
     (["train", "--batch-size", "100000", "--data", "nowhere"], ("batch_size", "--batch-size")),
+    (["motion", "sample", "--jump", "2A", "--count", "1000000000"], ("--count", "256")),  # was a hang
 ])
 def test_sizes_are_bounded_before_anything_is_allocated(tmp_path, args, words):
-    if args[0] in ("synth", "data"):
-        args = [*args, "--out", str(tmp_path / "out")]
-    else:
-        args = [*args, "--out", str(tmp_path / "run")]
-    result = CliRunner().invoke(app, args)
+    out = tmp_path / ("out.npz" if args[0] == "motion" else "out")
+    result = CliRunner().invoke(app, [*args, "--out", str(out)])
     _one_line_error(result, *words)
-    assert not (tmp_path / "out").exists() and not (tmp_path / "run").exists()
+    assert list(tmp_path.iterdir()) == []
 
 
 def _growth_mb(setup: str, code: str) -> tuple[int, str, int]:
@@ -377,3 +381,12 @@ def test_a_config_describing_a_huge_model_is_refused_before_building_it(tmp_path
     result = _generate(root, folder, "--out", str(tmp_path / "v.mp4"))
     _one_line_error(result, *words)
     assert not (tmp_path / "v.mp4").exists()
+
+
+@pytest.mark.parametrize("guidance", ["nan", "inf", "-1"])
+def test_motion_sample_refuses_a_guidance_that_is_not_a_number(tmp_path, guidance):
+    """NaN guidance made NaN probabilities: a torch traceback deep in the sampler."""
+    result = CliRunner().invoke(app, ["motion", "sample", "--jump", "2A", "--guidance", guidance,
+                                      "--out", str(tmp_path / "m.npz")])
+    _one_line_error(result, "--guidance")
+    assert list(tmp_path.iterdir()) == []
