@@ -390,3 +390,73 @@ def test_motion_sample_refuses_a_guidance_that_is_not_a_number(tmp_path, guidanc
                                       "--out", str(tmp_path / "m.npz")])
     _one_line_error(result, "--guidance")
     assert list(tmp_path.iterdir()) == []
+
+
+def _edited_copy(source, folder, config=None, weights=None):
+    """``source`` (config.json + model.safetensors) copied to ``folder`` with the config's
+    fields changed (``config``: a dict, or text for the whole file) or the weights cut short."""
+    import json
+    import shutil
+
+    folder.mkdir(parents=True)
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(source / name, folder / name)
+    if isinstance(config, dict):
+        (folder / "config.json").write_text(json.dumps({**json.loads((source / "config.json").read_text()), **config}))
+    elif config is not None:
+        (folder / "config.json").write_text(config)
+    if weights == "truncated":
+        data = (folder / "model.safetensors").read_bytes()
+        (folder / "model.safetensors").write_bytes(data[: len(data) // 2])
+    return folder
+
+
+@pytest.mark.parametrize("config, weights, words", [
+    ({"width": 400_000}, None, ("config.json", "values, above")),  # was a 1.9 TB allocation traceback
+    ({"depth": 10**8}, None, ("config.json", "depth must be in")),  # built layer by layer, even on meta
+    ({"heads": 3}, None, ("config.json", "describes no model")),
+    ({"width": "wide"}, None, ("config.json", "describes no model")),
+    ({"width": 256}, None, ("model.safetensors", "the model of its config has")),
+    ("{not json", None, ("config.json", "not valid JSON")),  # was JSON's message without the file
+    (None, "truncated", ("model.safetensors", "truncated or corrupt")),  # was a SafetensorError traceback
+])
+def test_a_hostile_jump_generator_folder_is_one_line_before_allocating(tmp_path, config, weights, words):
+    from sportanim.motion.sampling import SHIPPED
+
+    folder = _edited_copy(SHIPPED, tmp_path / "gen", config, weights)
+    result = CliRunner().invoke(app, ["motion", "sample", "--jump", "2A", "--weights", str(folder),
+                                      "--out", str(tmp_path / "m.npz")])
+    _one_line_error(result, *words)
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_a_jump_generator_config_asking_for_terabytes_is_refused_within_the_budget(tmp_path):
+    from sportanim.motion.sampling import SHIPPED
+
+    folder = _edited_copy(SHIPPED, tmp_path / "gen", {"width": 400_000})
+    code = ("try:\n"
+            f"    JumpGenerator.from_pretrained({str(folder)!r})\n"
+            "except ValueError as error:\n"
+            "    print(error, file=sys.stderr)")
+    returncode, message, grown_mb = _growth_mb("from sportanim.motion.generator import JumpGenerator", code)
+    assert returncode == 0 and "config.json" in message, message
+    assert grown_mb < 300, f"peak RSS grew by {grown_mb} MB"
+
+
+@pytest.mark.parametrize("loader", ["classifier", "keypoints"])
+@pytest.mark.parametrize("config, weights, words", [
+    ({"width": 10**6}, None, ("config.json", "values, above")),
+    ("[1, 2]", None, ("config.json", "expected a JSON object")),
+    (None, "truncated", ("model.safetensors", "truncated or corrupt")),
+])
+def test_the_other_small_models_load_through_the_same_checks(tmp_path, loader, config, weights, words):
+    from sportanim.eval.keypoints import SHIPPED as KEYPOINTS, KeypointNet
+    from sportanim.motion.classify import SHIPPED as CLASSIFIER, JumpClassifier
+
+    cls, source = {"classifier": (JumpClassifier, CLASSIFIER), "keypoints": (KeypointNet, KEYPOINTS)}[loader]
+    if loader == "keypoints" and isinstance(config, dict):
+        config = {"widths": [10**5, 10**5, 10**5]}
+    folder = _edited_copy(source, tmp_path / loader, config, weights)
+    with pytest.raises(ValueError) as error:
+        cls.from_pretrained(folder)
+    assert "\n" not in str(error.value) and all(word in str(error.value) for word in words), str(error.value)

@@ -93,6 +93,19 @@ def json_default(value: object) -> object:
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
+def read_json_object(path: str | os.PathLike) -> dict:
+    """The JSON object in ``path``; ``FormatError`` naming the file if it is not valid JSON
+    or not an object (``FileNotFoundError`` if it is missing)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise FormatError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise FormatError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
 def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
     """``np.savez`` the arrays (uncompressed, in name order, no pickles) atomically.
     Byte-deterministic: numpy writes each member through ``ZipFile.open(name, "w")``,
