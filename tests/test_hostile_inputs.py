@@ -309,8 +309,9 @@ def test_a_manifest_row_that_disagrees_with_its_file_is_refused_by_every_reader(
     _one_line_error(CliRunner().invoke(app, args), records[0].id)
 
 
+@pytest.mark.parametrize("key", ["height", "width"])
 @pytest.mark.parametrize("value", [8192, 33, "64"])
-def test_a_pipeline_json_asking_for_an_odd_video_size_is_refused_before_loading(tmp_path, inputs, value):
+def test_a_pipeline_json_asking_for_an_odd_video_size_is_refused_before_loading(tmp_path, inputs, key, value):
     import json
     import shutil
 
@@ -318,9 +319,9 @@ def test_a_pipeline_json_asking_for_an_odd_video_size_is_refused_before_loading(
     odd = tmp_path / "weights"
     shutil.copytree(weights, odd)
     info = json.loads((odd / "pipeline.json").read_text())
-    info["height"] = value
+    info[key] = value
     (odd / "pipeline.json").write_text(json.dumps(info))
-    _one_line_error(_generate(root, odd, "--out", str(tmp_path / "v.mp4")), "pipeline.json", "height")
+    _one_line_error(_generate(root, odd, "--out", str(tmp_path / "v.mp4")), "pipeline.json", key)
 
 
 def test_a_huge_tokenizer_override_is_refused_before_allocating(tmp_path, small_fsjd):
@@ -366,6 +367,7 @@ def test_an_unknown_split_is_called_unknown(tmp_path, small_fsjd):
 @pytest.mark.parametrize("part, field, value, words", [
     ("transformer", "num_layers", 100_000, ("transformer/config.json", "num_layers 100000")),
     ("vae", "block_out_channels", [100_000] * 4, ("vae/config.json", "block_out_channels")),
+    ("tokenizer", "codebook_size", 10**9, ("tokenizer/config.json", "codebook_size=1000000000")),
 ])
 def test_a_config_describing_a_huge_model_is_refused_before_building_it(tmp_path, inputs, part, field, value, words):
     """Built even on the meta device, 100,000 DiT layers take minutes: the numbers are checked first."""
@@ -460,3 +462,26 @@ def test_the_other_small_models_load_through_the_same_checks(tmp_path, loader, c
     with pytest.raises(ValueError) as error:
         cls.from_pretrained(folder)
     assert "\n" not in str(error.value) and all(word in str(error.value) for word in words), str(error.value)
+
+
+@pytest.mark.parametrize("part, change, words", [
+    ("transformer/config.json", {"num_layers": "four"}, "describes no MVDiT"),  # were torch/diffusers tracebacks
+    ("transformer/config.json", {"num_attention_heads": -4}, "describes no MVDiT"),
+    ("vae/config.json", {"latent_channels": None}, "describes no AutoencoderKLCogVideoX"),
+    ("vae/config.json", [1, 2], "expected a JSON object"),
+    ("scheduler/scheduler_config.json", {"num_train_timesteps": 10**12}, "num_train_timesteps"),
+    ("scheduler/scheduler_config.json", {"beta_schedule": "nope"}, "not a scheduler config"),
+    ("scheduler/scheduler_config.json", {"beta_end": "x"}, "not a scheduler config"),
+])
+def test_a_weights_config_of_the_wrong_kind_is_one_line_naming_it_before_loading(tmp_path, inputs, part, change,
+                                                                                  words):
+    import json
+    import shutil
+
+    root, weights = inputs
+    folder = tmp_path / "weights"
+    shutil.copytree(weights, folder)
+    config = json.loads((folder / part).read_text())
+    (folder / part).write_text(json.dumps({**config, **change} if isinstance(change, dict) else change))
+    _one_line_error(_generate(root, folder, "--out", str(tmp_path / "v.mp4")), part, words)
+    assert not (tmp_path / "v.mp4").exists()
