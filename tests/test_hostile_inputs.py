@@ -485,3 +485,65 @@ def test_a_weights_config_of_the_wrong_kind_is_one_line_naming_it_before_loading
     (folder / part).write_text(json.dumps({**config, **change} if isinstance(change, dict) else change))
     _one_line_error(_generate(root, folder, "--out", str(tmp_path / "v.mp4")), part, words)
     assert not (tmp_path / "v.mp4").exists()
+
+
+def _train(data, run, *extra: str):
+    return CliRunner().invoke(app, ["train", "--data", str(data), "--out", str(run), "--init", "scratch",
+                                    "--batch-size", "2", "--set", "data.frames=17", "--quiet", *extra])
+
+
+@pytest.mark.parametrize("strategy", ["tokenizer", "diffusion"])
+def test_the_nan_guard_stops_a_run_of_lr_1e12_in_one_line_and_exports_nothing(tmp_path, small_fsjd, inputs, strategy):
+    root, weights = inputs
+    init = [] if strategy == "tokenizer" else ["--strategy", "diffusion", "--init", str(weights)]
+    args = ["train", "--data", str(small_fsjd), "--out", str(tmp_path / "run"), "--batch-size", "2", "--set",
+            "data.frames=17", "--quiet", "--steps", "8", "--lr", "1e12", *(init or ["--init", "scratch"])]
+    result = CliRunner().invoke(app, args)
+    _one_line_error(result, "step ", "nothing was exported", "--lr: 1e+12")
+    assert " is nan" in result.output or " is inf" in result.output, result.output
+    assert not (tmp_path / "run" / "final").exists()
+    assert not list((tmp_path / "run").glob("checkpoints/step-*"))
+
+
+def test_a_dataset_whose_std_is_1e_30_is_refused_naming_its_stats_json(tmp_path, small_fsjd):
+    import json
+
+    stats = json.loads((small_fsjd / "stats.json").read_text())
+    stats["std"] = [[1e-30] * 3 for _ in range(24)]
+    (small_fsjd / "stats.json").write_text(json.dumps(stats))
+    _one_line_error(_train(small_fsjd, tmp_path / "run", "--steps", "2"), str(small_fsjd / "stats.json"),
+                    "implausible")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.fixture()
+def stopped_run(tmp_path, small_fsjd):
+    """A run of 2 steps, checkpoints at both, to resume to 3."""
+    assert _train(small_fsjd, tmp_path / "run", "--steps", "2", "--checkpoint-every", "1").exit_code == 0
+    return small_fsjd, tmp_path / "run"
+
+
+@pytest.mark.parametrize("name, content, words", [
+    ("scheduler.bin", b"junk\n", ("cannot resume", "step-000002")),  # was a KeyError traceback from torch.load
+    ("scheduler.bin", "refused", ("cannot resume", "weights-only")),
+    ("trainer_state.json", b"{bad", ("trainer_state.json", "not valid JSON")),  # was JSON's text alone
+    ("trainer_state.json", b"{}", ("trainer_state.json", "not a checkpoint")),
+])
+def test_resume_from_a_damaged_checkpoint_is_one_line_and_keeps_it(stopped_run, name, content, words):
+    import os
+    import pickle
+
+    data, run = stopped_run
+    target = run / "checkpoints" / "step-000002" / name
+    target.write_bytes(pickle.dumps(os.system) if content == "refused" else content)
+    before = sorted(p.name for p in (run / "checkpoints").iterdir())
+    result = _train(data, run, "--steps", "3", "--checkpoint-every", "1", "--resume")
+    _one_line_error(result, *words)
+    assert "weights_only=False" not in result.output
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == before
+
+
+def test_a_run_folder_whose_config_json_is_damaged_is_named(stopped_run):
+    data, run = stopped_run
+    (run / "config.json").write_text("{bad")
+    _one_line_error(_train(data, run, "--steps", "3", "--resume"), str(run / "config.json"), "not valid JSON")
