@@ -43,6 +43,12 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        if error.errno is None or error.filename not in (None, str(tmp)):
+            raise
+        # a failed write (ENOSPC, EIO) names no file, or the hidden temporary: name the target
+        raise OSError(error.errno, f"cannot write {path}: {error.strerror or error}") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
