@@ -203,8 +203,9 @@ def test_trained_weights_without_their_stats_are_refused_not_rendered_black(tmp_
     assert not (tmp_path / "v.mp4").exists()
 
 
-@pytest.mark.parametrize("std", [1e-30, 1e9])
-def test_implausible_statistics_are_refused_naming_the_file(tmp_path, inputs, std):
+@pytest.mark.parametrize("std, word", [(1e-30, "implausible"), (1e9, "implausible"),
+                                       (float("nan"), "finite")])  # NaN was "got shape (24, 3)"
+def test_implausible_statistics_are_refused_naming_the_file(tmp_path, inputs, std, word):
     import json
     import shutil
 
@@ -214,7 +215,8 @@ def test_implausible_statistics_are_refused_naming_the_file(tmp_path, inputs, st
     stats = json.loads((odd / "stats.json").read_text())
     stats["std"] = [[std] * 3 for _ in range(24)]
     (odd / "stats.json").write_text(json.dumps(stats))
-    _one_line_error(_generate(root, odd, "--out", str(tmp_path / "v.mp4")), "stats.json", "implausible")
+    _one_line_error(_generate(root, odd, "--out", str(tmp_path / "v.mp4")), "stats.json", word)
+    assert not (tmp_path / "v.mp4").exists()
 
 
 def _synth(out, *extra):
@@ -547,3 +549,102 @@ def test_a_run_folder_whose_config_json_is_damaged_is_named(stopped_run):
     data, run = stopped_run
     (run / "config.json").write_text("{bad")
     _one_line_error(_train(data, run, "--steps", "3", "--resume"), str(run / "config.json"), "not valid JSON")
+
+
+@pytest.mark.parametrize("part", ["tokenizer", "transformer"])
+def test_train_init_from_truncated_safetensors_is_one_line_naming_the_file(tmp_path, inputs, small_fsjd, part):
+    import shutil
+
+    root, weights = inputs
+    broken = tmp_path / "weights"
+    shutil.copytree(weights, broken)
+    file = next((broken / part).glob("*.safetensors"))
+    file.write_bytes(file.read_bytes()[:1000])
+    init = ["--init", str(broken / "tokenizer")] if part == "tokenizer" else ["--strategy", "diffusion", "--init",
+                                                                               str(broken)]
+    result = CliRunner().invoke(app, ["train", "--data", str(small_fsjd), "--out", str(tmp_path / "run"), "--steps",
+                                      "1", "--batch-size", "2", "--set", "data.frames=17", "--quiet", *init])
+    _one_line_error(result, str(file), "safetensors")
+    assert not (tmp_path / "run").exists()
+
+
+def _mtvcrafter_pkl(folder):
+    """A one-sample sampled_data.pkl beside its 9-frame 32 px video."""
+    import pickle
+
+    from sportanim.io.video import write_video
+
+    folder.mkdir(parents=True, exist_ok=True)
+    write_video(folder / "v.mp4", np.zeros((9, 32, 32, 3), np.uint8), 30.0)
+    sample = {"video_path": "./v.mp4", "pose": np.zeros((9, 24, 3), np.float32) + [0, 0, 2000],
+              "video_length": 9, "video_height": 32, "video_width": 32}
+    (folder / "sampled_data.pkl").write_bytes(pickle.dumps([sample]))
+    return folder / "sampled_data.pkl"
+
+
+def test_import_mtvcrafter_cleans_what_a_killed_import_left_and_refuses_a_second_writer(tmp_path):
+    import fcntl
+    import os
+
+    pkl = _mtvcrafter_pkl(tmp_path / "pkl")
+    out = tmp_path / "out"
+    args = ["data", "import-mtvcrafter", str(pkl), "--out", str(out), "--quiet"]
+    (tmp_path / ".out.tmp-deadbeef" / "clips").mkdir(parents=True)  # a kill -9 during an import
+    assert CliRunner().invoke(app, args).exit_code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "pkl"]
+    fd = os.open(tmp_path / ".out.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running import would hold it
+        before = sorted(p.name for p in out.iterdir())
+        _one_line_error(CliRunner().invoke(app, [*args, "--overwrite"]), "another process is writing", str(out))
+        assert sorted(p.name for p in out.iterdir()) == before
+    finally:
+        os.close(fd)
+
+
+def test_a_35_byte_pickle_bomb_is_one_line_through_the_cli(tmp_path):
+    (tmp_path / "bomb.pkl").write_bytes(b"c__builtin__\nbytearray\n(I2000000000\ntR.")
+    result = CliRunner().invoke(app, ["data", "import-mtvcrafter", str(tmp_path / "bomb.pkl"), "--out",
+                                      str(tmp_path / "out"), "--quiet"])
+    _one_line_error(result, "bomb.pkl", "2,000,000,000 bytes")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bomb.pkl"]
+
+
+def test_a_pickle_too_big_for_this_machine_is_not_called_corrupt(tmp_path, monkeypatch):
+    from sportanim.data import upstream
+
+    def out_of_memory(self):
+        raise MemoryError
+
+    monkeypatch.setattr(upstream.RestrictedUnpickler, "load", out_of_memory)
+    (tmp_path / "big.pkl").write_bytes(b"N.")
+    with pytest.raises(ValueError, match="big.pkl: the pickle needs more memory") as error:
+        upstream.load_upstream_pkl(tmp_path / "big.pkl")
+    assert "re-download" not in str(error.value)
+
+
+def test_an_object_npy_motion_is_one_line_naming_it(tmp_path, inputs):
+    root, weights = inputs
+    np.save(tmp_path / "obj.npy", np.array([{"joints": 1}], dtype=object), allow_pickle=True)
+    result = CliRunner().invoke(app, ["generate", "--motion", str(tmp_path / "obj.npy"), "--ref-image",
+                                      str(root / "ref.png"), "--weights", str(weights), "--out",
+                                      str(tmp_path / "v.mp4")])
+    _one_line_error(result, "obj.npy")
+    assert not (tmp_path / "v.mp4").exists()
+
+
+def test_evaluate_names_the_clip_whose_joints_are_nan(tmp_path, small_fsjd):
+    import shutil
+
+    from sportanim import fsjd
+
+    generated = tmp_path / "generated"
+    shutil.copytree(small_fsjd, generated)
+    record = fsjd.read_manifest(generated)[0]
+    arrays = dict(np.load(generated / record.joints))
+    arrays["joints"][3] = np.nan
+    np.savez(generated / record.joints, **arrays)
+    result = CliRunner().invoke(app, ["evaluate", "--real", str(small_fsjd), "--generated", str(generated),
+                                      "--metrics", "mpjpe", "--out", str(tmp_path / "e.json"), "--quiet"])
+    _one_line_error(result, record.id, "NaN")
+    assert not (tmp_path / "e.json").exists()

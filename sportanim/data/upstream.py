@@ -152,8 +152,11 @@ def load_upstream_pkl(path: str | os.PathLike) -> list[dict]:
             data = RestrictedUnpickler(file, path).load()
         except UnsafePickleError:
             raise
+        except MemoryError:  # a limit of this machine, not a broken file
+            raise UpstreamFormatError(f"{path}: the pickle needs more memory than is free here to load; "
+                                      "free memory or split the file") from None
         except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-                IndexError, KeyError, MemoryError) as error:
+                IndexError, KeyError) as error:
             raise UpstreamFormatError(f"{path}: not a readable pickle ({type(error).__name__}: "
                                       f"{error}); re-download or re-create it") from None
     return _validate_samples(data, path)
