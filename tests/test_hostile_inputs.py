@@ -648,3 +648,19 @@ def test_evaluate_names_the_clip_whose_joints_are_nan(tmp_path, small_fsjd):
                                       "--metrics", "mpjpe", "--out", str(tmp_path / "e.json"), "--quiet"])
     _one_line_error(result, record.id, "NaN")
     assert not (tmp_path / "e.json").exists()
+
+
+@pytest.mark.parametrize("device, words", [("banana", ("--device", "not a device")), ("cuda:7", ("--device", "cuda:7"))])
+def test_data_build_refuses_a_device_that_is_not_here_before_any_work(tmp_path, small_fsjd, device, words):
+    """Was torch's traceback, once the videos were opened (the same check as generate's)."""
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has a cuda:7")
+    (tmp_path / "nlf.torchscript").write_bytes(b"not loaded")
+    video = next((small_fsjd / "clips").glob("*.mp4"))
+    result = CliRunner().invoke(app, ["data", "build", str(video), "--pose-backend", "nlf", "--nlf-model",
+                                      str(tmp_path / "nlf.torchscript"), "--device", device, "--out",
+                                      str(tmp_path / "out"), "--quiet"])
+    _one_line_error(result, *words)
+    assert not (tmp_path / "out").exists()
