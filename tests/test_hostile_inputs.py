@@ -135,32 +135,31 @@ def test_sizes_are_bounded_before_anything_is_allocated(tmp_path, args, words):
     assert list(tmp_path.iterdir()) == []
 
 
-def _growth_mb(setup: str, code: str) -> tuple[int, str, int]:
-    """(exit code, stderr's last message line, growth of the peak RSS in MB while ``code`` ran
-    after ``setup``) in a fresh interpreter: imports are not counted."""
+def _growth_mb(setup: str, call: str) -> tuple[int, str, int]:
+    """(exit code, the ValueError's message, growth of the peak RSS in MB while the statement
+    ``call`` ran after ``setup``) in a fresh interpreter: imports are not counted."""
     import subprocess
     import sys
 
     rss = "__import__('resource').getrusage(__import__('resource').RUSAGE_SELF).ru_maxrss // 1024"
-    script = f"{setup}\nimport sys\nbefore = {rss}\n{code}\nprint({rss} - before, file=sys.stderr)"
+    refused = f"try:\n    {call}\nexcept ValueError as error:\n    print(error, file=sys.stderr)"
+    script = f"{setup}\nimport sys\nbefore = {rss}\n{refused}\nprint({rss} - before, file=sys.stderr)"
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     lines = done.stderr.strip().splitlines()
     return done.returncode, lines[-2] if len(lines) > 1 else done.stderr, int(lines[-1])
 
 
 @pytest.mark.parametrize("payload", [
-    b"c__builtin__\nbytearray\n(I2000000000\ntR.",  # protocol 0: bytearray(2e9) via REDUCE, 35 bytes
+    b"c__builtin__\nbytearray\n(I2000000000\ntR.",  # protocol 0: bytearray(2e9) via REDUCE, 39 bytes
+    b"c__builtin__\nbytearray\n(J\x00\x945wtR.",  # the same with a binary int: 32 bytes
     b"c__builtin__\nbytes\n(I2000000000\ntR.",
     b"cnumpy\nndarray\n((I2000000000\nttR.",  # numpy.ndarray((2e9,))
     b"cnumpy.core.multiarray\n_reconstruct\n(cnumpy\nndarray\n(I2000000000\ntS'b'\ntR.",
 ])
 def test_a_tiny_pickle_asking_for_gigabytes_is_refused_before_allocating(tmp_path, payload):
     (tmp_path / "bomb.pkl").write_bytes(payload)
-    code = ("try:\n"
-            f"    load_upstream_pkl({str(tmp_path / 'bomb.pkl')!r})\n"
-            "except ValueError as error:\n"
-            "    print(error, file=sys.stderr)")
-    returncode, message, grown_mb = _growth_mb("from sportanim.data.upstream import load_upstream_pkl", code)
+    returncode, message, grown_mb = _growth_mb("from sportanim.data.upstream import load_upstream_pkl",
+                                                f"load_upstream_pkl({str(tmp_path / 'bomb.pkl')!r})")
     assert returncode == 0 and "bomb.pkl" in message and "bytes" in message, message
     assert grown_mb < 300, f"peak RSS grew by {grown_mb} MB"
 
@@ -327,13 +326,10 @@ def test_a_pipeline_json_asking_for_an_odd_video_size_is_refused_before_loading(
 
 
 def test_a_huge_tokenizer_override_is_refused_before_allocating(tmp_path, small_fsjd):
-    code = ("from sportanim.train import load_config, train\n"
-            "cfg = load_config('tiny', {'tokenizer.overrides': {'codebook_size': 10**9}, 'steps': 1})\n"
-            "try:\n"
-            f"    train(cfg, {str(small_fsjd)!r}, {str(tmp_path / 'run')!r}, show_progress=False)\n"
-            "except ValueError as error:\n"
-            "    print(error, file=sys.stderr)")
-    returncode, message, grown_mb = _growth_mb("import sys", code)
+    setup = "from sportanim.train import load_config, train"
+    call = ("train(load_config('tiny', {'tokenizer.overrides': {'codebook_size': 10**9}, 'steps': 1}), "
+            f"{str(small_fsjd)!r}, {str(tmp_path / 'run')!r}, show_progress=False)")
+    returncode, message, grown_mb = _growth_mb(setup, call)
     assert returncode == 0 and "codebook_size=1000000000" in message, message
     assert grown_mb < 300, f"peak RSS grew by {grown_mb} MB (imports included)"
 
@@ -438,11 +434,8 @@ def test_a_jump_generator_config_asking_for_terabytes_is_refused_within_the_budg
     from sportanim.motion.sampling import SHIPPED
 
     folder = _edited_copy(SHIPPED, tmp_path / "gen", {"width": 400_000})
-    code = ("try:\n"
-            f"    JumpGenerator.from_pretrained({str(folder)!r})\n"
-            "except ValueError as error:\n"
-            "    print(error, file=sys.stderr)")
-    returncode, message, grown_mb = _growth_mb("from sportanim.motion.generator import JumpGenerator", code)
+    returncode, message, grown_mb = _growth_mb("from sportanim.motion.generator import JumpGenerator",
+                                                f"JumpGenerator.from_pretrained({str(folder)!r})")
     assert returncode == 0 and "config.json" in message, message
     assert grown_mb < 300, f"peak RSS grew by {grown_mb} MB"
 
