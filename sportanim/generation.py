@@ -66,20 +66,9 @@ def resolve_device(device: str, dtype: str):
     for a device that is not one, or a GPU that is not here."""
     import torch
 
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"--device {device!r} is not a device; use auto, cpu, cuda or cuda:N") from None
-    if parsed.type not in ("cpu", "cuda"):
-        raise ValueError(f"--device {device!r}: only cpu and cuda are supported")
-    if parsed.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            raise ValueError(f"--device {device}: no CUDA GPU is available here; use --device cpu")
-        if parsed.index is not None and parsed.index >= count:
-            raise ValueError(f"--device {device}: this machine has {count} GPU(s), cuda:0..cuda:{count - 1}")
+    from sportanim.devices import check_device
+
+    device = check_device(device)
     dtypes = {"auto": torch.bfloat16 if device.startswith("cuda") else None, "fp32": None,
               "bf16": torch.bfloat16, "fp16": torch.float16}
     if dtype not in dtypes:

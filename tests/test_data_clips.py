@@ -188,6 +188,33 @@ def test_resume_after_a_kill_equals_an_uninterrupted_build(built, programme, tmp
     assert _tree(out) == _tree(built["out"])
 
 
+def test_a_full_disk_is_one_line_naming_the_file_and_the_rerun_resumes(built, programme, tmp_path, monkeypatch,
+                                                                       capsys):
+    import errno
+    import os
+
+    import typer
+
+    from sportanim.cli.errors import run
+    from sportanim.io import files
+
+    out = tmp_path / "fsjd"
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # as np.savez's write() reports it
+
+    monkeypatch.setattr(files.np, "savez", full_disk)
+    with pytest.raises(typer.Exit) as stop:
+        run(build_dataset, [programme["path"]], _config(out), backend=programme["backend"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.exit_code == 2 and len(lines) == 1, lines
+    assert "No space left on device" in lines[0] and f"cannot write {out}/" in lines[0] and ".npz" in lines[0]
+    assert not list(out.rglob(".*tmp-*"))  # no temporary file left
+    monkeypatch.undo()
+    build_dataset([programme["path"]], _config(out), backend=programme["backend"])
+    assert _tree(out) == _tree(built["out"])
+
+
 def test_split_survives_a_rerun(built, programme, tmp_path):
     out = tmp_path / "fsjd"
     build_dataset([programme["path"]], _config(out), backend=programme["backend"])

@@ -259,7 +259,7 @@ def test_import_errors_leave_nothing_behind(tmp_path):
     pkl = write_pkl(tmp_path, [sample, {**sample, "video_path": "./videos/missing.mp4"}])
     with pytest.raises(FileNotFoundError, match="video not found"):
         import_mtvcrafter(pkl, tmp_path / "out")
-    with pytest.raises(ValueError, match="--size must be an integer >= 16"):
+    with pytest.raises(ValueError, match=r"--size must be an integer in \[16, 4096\]"):
         import_mtvcrafter(pkl, tmp_path / "out", size=8)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sampled_data.pkl", "videos"]
 

@@ -34,6 +34,20 @@ def test_atomic_file_replaces_only_on_success(tmp_path):
     assert path.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["a.txt"]
 
 
+def test_a_full_disk_names_the_file_being_written(tmp_path):
+    import errno
+    import os
+
+    path = tmp_path / "a.txt"
+    path.write_text("old")
+    with pytest.raises(OSError, match=f"cannot write {path}: No space left on device") as error:
+        with atomic_file(path) as tmp:
+            tmp.write_text("half")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # as a write() reports it: no file
+    assert error.value.errno == errno.ENOSPC
+    assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
 def test_two_writers_of_one_file_get_distinct_temporaries(tmp_path):
     with atomic_file(tmp_path / "a") as first, atomic_file(tmp_path / "a") as second:
         assert first != second and first.is_file() and second.is_file()

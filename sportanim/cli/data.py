@@ -86,7 +86,7 @@ def build_command(
     size: int = typer.Option(512, "--size", help="Clip side in pixels (square crop following the athlete)."),
     frames: int = typer.Option(49, "--frames", help="Frames per clip (evenly spaced in time)."),
     shard: str = typer.Option("0/1", "--shard", help="Build shard i of n (0 <= i < n) of the sorted inputs."),
-    device: Optional[str] = typer.Option(None, "--device", help="Device for nlf (default: cuda when present)."),
+    device: Optional[str] = typer.Option(None, "--device", help="Device for nlf: auto | cpu | cuda | cuda:N (default: cuda when present)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Cut jump clips with 3D joints out of videos into an FSJD folder (resumable)."""

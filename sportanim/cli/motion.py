@@ -71,10 +71,10 @@ def sample_command(
 ) -> None:
     """Sample jump motions of an ISU element: npz with joints (mm, camera), intrinsics, size, take-off/landing."""
     from sportanim.motion.elements import resolve
-    from sportanim.motion.sampling import sample_jump
+    from sportanim.motion.sampling import check_count, sample_jump
 
     element = run(resolve, jump, jump_type, revs)
-    targets = _targets(out, count)
+    targets = _targets(out, run(check_count, count))
     motions = run(sample_jump, element, direction=direction, height=height, count=count, seed=seed,
                   weights=weights, guidance=guidance, size=size)
     for motion, target in zip(motions, targets):
@@ -90,7 +90,7 @@ def _targets(out: Path, count: int) -> list[Path]:
         run(_refuse, f"--out {out}: folder {out.parent} does not exist; create it first")
     if count == 1:
         return [out]
-    return [out.with_name(f"{out.stem}_{i}.npz") for i in range(max(count, 0))]
+    return [out.with_name(f"{out.stem}_{i}.npz") for i in range(count)]
 
 
 @app.command("classify")

@@ -46,6 +46,7 @@ from sportanim.data.pose import PoseBackend, make_backend
 from sportanim.data.posecache import cache_path, load_poses, pose_video, save_poses, video_key
 from sportanim.data.shots import detect_shots, shot_ranges
 from sportanim.data.track import Track, TrackConfig, track_main_athlete
+from sportanim.devices import check_device
 from sportanim.io.files import write_text
 from sportanim.io.video import VIDEO_EXTENSIONS, VideoError, VideoInfo, iter_frames, open_video
 from sportanim.progress import progress_bar
@@ -91,6 +92,8 @@ class BuildConfig:
             raise ValueError(f"--shard i/n needs 0 <= i < n, got {i}/{n}")
         if self.crop_margin < 1.0:
             raise ValueError(f"crop margin must be >= 1, got {self.crop_margin}")
+        if self.device is not None:
+            check_device(self.device)
         return self
 
 

@@ -55,7 +55,7 @@ from sportanim.h36m import H36M, h36m17_to_smpl24
 from sportanim.progress import progress_bar
 from sportanim.skeleton import JOINT_INDEX as J
 from sportanim.skeleton import JOINT_NAMES
-from sportanim.synth.dataset import MIN_FRAMES
+from sportanim.synth.dataset import MIN_FRAMES, check_in_memory
 from sportanim.synth.jumps import JUMP_TYPES
 from sportanim.synth.kinematics import rotation_between
 from sportanim.synth.render import Appearance
@@ -289,6 +289,7 @@ def _check_options(fps: float, frames: int, size: int, split: str) -> None:
         raise ValueError(f"--frames must be at least {MIN_FRAMES}, got {frames}")
     if size < 16 or size % 16:
         raise ValueError(f"--size must be a positive multiple of 16 (video codecs and the VAE need it), got {size}")
+    check_in_memory(size, frames, f"--size {size} x --frames {frames}")
     if split not in fsjd.SPLITS:
         raise ValueError(f"--split must be one of {fsjd.SPLITS}, got {split!r}")
 

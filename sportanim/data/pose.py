@@ -32,6 +32,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from sportanim.devices import check_device
 from sportanim.skeleton import NUM_JOINTS, nlf_intrinsics, project
 
 __all__ = ["PoseResult", "Candidates", "PoseBackend", "PoseBackendError", "MediapipeBackend",
@@ -455,7 +456,7 @@ class NLFBackend:
         import torch
 
         self._torch = torch
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = torch.device(check_device(device or "auto"))
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit in torch 2.13

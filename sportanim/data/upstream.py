@@ -41,6 +41,7 @@ from sportanim.skeleton import NUM_JOINTS, nlf_intrinsics, project
 
 REQUIRED_KEYS = ("video_path", "pose", "video_length", "video_height", "video_width")
 MIN_SIZE = 16
+MAX_SIZE = 4096  # longer side after resizing: frames are held in memory (4096 px: 30 MB each)
 
 
 class UpstreamFormatError(ValueError):
@@ -151,8 +152,11 @@ def load_upstream_pkl(path: str | os.PathLike) -> list[dict]:
             data = RestrictedUnpickler(file, path).load()
         except UnsafePickleError:
             raise
+        except MemoryError:  # a limit of this machine, not a broken file
+            raise UpstreamFormatError(f"{path}: the pickle needs more memory than is free here to load; "
+                                      "free memory or split the file") from None
         except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-                IndexError, KeyError, MemoryError) as error:
+                IndexError, KeyError) as error:
             raise UpstreamFormatError(f"{path}: not a readable pickle ({type(error).__name__}: "
                                       f"{error}); re-download or re-create it") from None
     return _validate_samples(data, path)
@@ -256,9 +260,9 @@ def import_mtvcrafter(pkl_path: str | os.PathLike, out_dir: str | os.PathLike,
 
 
 def _check_options(size: int | None, frames: int | None) -> None:
-    """``ValueError`` for a size below ``MIN_SIZE`` or a frame count below 1."""
-    if size is not None and not (isinstance(size, (int, np.integer)) and size >= MIN_SIZE):
-        raise ValueError(f"--size must be an integer >= {MIN_SIZE} (pixels of the longer "
+    """``ValueError`` for a size outside [``MIN_SIZE``, ``MAX_SIZE``] or a frame count below 1."""
+    if size is not None and not (isinstance(size, (int, np.integer)) and MIN_SIZE <= size <= MAX_SIZE):
+        raise ValueError(f"--size must be an integer in [{MIN_SIZE}, {MAX_SIZE}] (pixels of the longer "
                          f"side), got {size!r}; omit it to keep the original size")
     if frames is not None and not (isinstance(frames, (int, np.integer)) and frames >= 1):
         raise ValueError(f"--frames must be an integer >= 1, got {frames!r}; omit it to "

@@ -38,6 +38,7 @@ SHIPPED = Path(__file__).resolve().parent.parent / "weights" / "keypoints"
 # (seed 1001) no peak of the shipped detector reaches 0.19; on the skater 5% of joints are below 0.26.
 DEFAULT_CONFIDENCE = 0.2
 BATCH = 64  # frames per forward pass: bounds memory, any size works
+MAX_INPUT_SIZE = 1024  # side frames are resized to (the shipped detector: 64)
 
 
 @dataclass
@@ -118,7 +119,7 @@ class KeypointNet(nn.Module):
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike) -> "KeypointNet":
         """Rebuild from a ``save_pretrained`` folder (strict load), in eval mode."""
-        from safetensors.torch import load_file
+        from sportanim.io.tensors import load_small_model
 
         folder = Path(folder)
         config_path, weights_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
@@ -126,18 +127,21 @@ class KeypointNet(nn.Module):
             raise FileNotFoundError(f"{folder}: not a keypoint detector folder (needs "
                                     f"{CONFIG_NAME} and {WEIGHTS_NAME}); train one with "
                                     "sportanim.eval.keypoint_training.train_keypoint_detector")
-        raw = json.loads(config_path.read_text())
         known = {f.name for f in fields(KeypointNetConfig)}
-        unknown = sorted(set(raw) - known - {"_class_name"})
-        if unknown:
-            raise ValueError(f"{config_path} has unknown config keys {unknown}")
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in known}
-        model = cls(KeypointNetConfig(**values))
-        try:
-            model.load_state_dict(load_file(str(weights_path)), strict=True)
-        except RuntimeError as error:
-            raise ValueError(f"{weights_path} does not fit {config_path}: {error}") from None
-        return model.eval()
+
+        def build(raw: dict) -> "KeypointNet":
+            unknown = sorted(set(raw) - known - {"_class_name"})
+            if unknown:
+                raise ValueError(f"{config_path} has unknown config keys {unknown}")
+            config = KeypointNetConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                          for k, v in raw.items() if k in known})
+            if not (isinstance(config.input_size, int) and 16 <= config.input_size <= MAX_INPUT_SIZE):
+                # every frame is resized to input_size squared before the network sees it
+                raise ValueError(f"{config_path}: input_size must be in [16, {MAX_INPUT_SIZE}], "
+                                 f"got {config.input_size!r}")
+            return cls(config)
+
+        return load_small_model(folder, build)
 
 
 def to_input(frames: np.ndarray, size: int) -> torch.Tensor:

@@ -43,6 +43,12 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        if error.errno is None or error.filename not in (None, str(tmp)):
+            raise
+        # a failed write (ENOSPC, EIO) names no file, or the hidden temporary: name the target
+        raise OSError(error.errno, f"cannot write {path}: {error.strerror or error}") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -91,6 +97,19 @@ def json_default(value: object) -> object:
     if isinstance(value, (np.ndarray, np.generic)):
         return value.tolist()
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def read_json_object(path: str | os.PathLike) -> dict:
+    """The JSON object in ``path``; ``FormatError`` naming the file if it is not valid JSON
+    or not an object (``FileNotFoundError`` if it is missing)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise FormatError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise FormatError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
 
 
 def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:

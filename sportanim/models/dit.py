@@ -315,9 +315,18 @@ def check_checkpoint(
     if found is None or not (folder / "config.json").is_file():
         return  # nothing to compare here; the loader reports what is missing
     config = cls.load_config(folder)
+    if not isinstance(config, dict):
+        raise ValueError(f"{folder / 'config.json'}: expected a JSON object of model settings, "
+                         f"got {type(config).__name__}")
     check_config_size(folder, {**config, **overrides})
-    with torch.device("meta"):
-        model = cls.from_config(config, **overrides)
+    try:
+        with torch.device("meta"):
+            model = cls.from_config(config, **overrides)
+    except (TypeError, ValueError, RuntimeError, OverflowError, AssertionError, ZeroDivisionError) as err:
+        # a value of the wrong type or sign fails deep inside torch or diffusers
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{folder / 'config.json'}: describes no {cls.__name__} that can be built "
+                         f"({first[:200]}); check the file") from None
     want = {k: list(v.shape) for k, v in model.state_dict().items()}
     problems = [  # in the model's order, then the checkpoint's extras
         f"{k!r} is missing" if k not in found

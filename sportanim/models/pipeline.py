@@ -55,7 +55,7 @@ from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
-from sportanim.io.files import atomic_dir
+from sportanim.io.files import atomic_dir, read_json_object
 from sportanim.io.stats import STATS_NAME, has_joint_stats, read_joint_stats, write_stats
 from sportanim.models import vae as vae_lib
 from sportanim.models.cpu_conv import route_conv3d_to_onednn
@@ -513,11 +513,10 @@ def load_pipeline(
                                     "and vae/ (see sportanim.models.pipeline)")
     info = _read_info(folder / PIPELINE_FILE)
     mean, std = _load_stats(folder)
+    config = _read_scheduler_config(folder / "scheduler" / "scheduler_config.json")
     tokenizer = _load_tokenizer(folder / "tokenizer")
     transformer = MVDiT.from_pretrained(folder / "transformer", torch_dtype=torch_dtype)
     vae = _load_vae(folder / "vae", torch_dtype)
-    config_file = folder / "scheduler" / "scheduler_config.json"
-    config = CogVideoXDPMScheduler.load_config(folder / "scheduler") if config_file.is_file() else None
     return _assemble(tokenizer, transformer, vae, make_scheduler(scheduler, config), mean, std,
                      info.get("height"), info.get("width"), device, torch_dtype)
 
@@ -541,6 +540,27 @@ def _read_info(path: Path) -> dict:
         if value is not None and not (isinstance(value, int) and 16 <= value <= MAX_SIDE and value % 16 == 0):
             raise ValueError(f"{path}: {key} must be a multiple of 16 in [16, {MAX_SIDE}], got {value!r}")
     return info
+
+
+MAX_TRAIN_TIMESTEPS = 10_000  # the schedule's tables have this many entries (upstream: 1000)
+
+
+def _read_scheduler_config(path: Path) -> dict | None:
+    """``scheduler_config.json`` (None if absent), checked before any model is built: the
+    schedule is computed once from it, so a value of the wrong type or size fails here, in one
+    line naming the file, rather than at the first denoising step."""
+    if not path.is_file():
+        return None
+    config = read_json_object(path)
+    steps = config.get("num_train_timesteps", SCHEDULER_CONFIG["num_train_timesteps"])
+    if not (isinstance(steps, int) and 1 <= steps <= MAX_TRAIN_TIMESTEPS):
+        raise ValueError(f"{path}: num_train_timesteps must be an integer in [1, {MAX_TRAIN_TIMESTEPS}], got {steps!r}")
+    try:
+        CogVideoXDPMScheduler.from_config(config).set_timesteps(2)
+    except (TypeError, ValueError, RuntimeError, ArithmeticError) as err:  # NotImplementedError: a RuntimeError
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{path}: not a scheduler config that works ({first[:200]}); check the file") from None
+    return config
 
 
 def _load_stats(folder: Path) -> tuple[np.ndarray | None, np.ndarray | None]:

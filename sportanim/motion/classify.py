@@ -96,16 +96,14 @@ class JumpClassifier(nn.Module):
 
     @classmethod
     def from_pretrained(cls, folder: str | Path | None = None) -> "JumpClassifier":
-        from safetensors.torch import load_file
+        from sportanim.io.tensors import load_small_model
 
         folder = Path(folder or SHIPPED)
         if not (folder / WEIGHTS_NAME).is_file():
             raise FileNotFoundError(f"{folder} holds no jump classifier ({WEIGHTS_NAME}); train one with "
                                     "`sportanim motion train --model classifier`")
-        raw = json.loads((folder / CONFIG_NAME).read_text())
-        model = cls(ClassifierConfig(**{f.name: raw[f.name] for f in fields(ClassifierConfig) if f.name in raw}))
-        model.load_state_dict(load_file(str(folder / WEIGHTS_NAME)))
-        return model.eval()
+        return load_small_model(folder, lambda raw: cls(ClassifierConfig(
+            **{f.name: raw[f.name] for f in fields(ClassifierConfig) if f.name in raw})))
 
 
 # ------------------------------------------------------------------------------ training

@@ -36,6 +36,7 @@ from sportanim.synth.jumps import JUMP_TYPES
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+MAX_DEPTH = 64  # transformer layers a saved config may ask for (the shipped one has 4)
 JUMP_NAMES = tuple(JUMP_TYPES)
 REVOLUTION_VALUES = tuple(sorted({r for j in JUMP_TYPES.values() for r in j.revolutions}))
 
@@ -223,24 +224,25 @@ class JumpGenerator(nn.Module):
     def from_pretrained(cls, folder: str | Path) -> "JumpGenerator":
         from dataclasses import fields
 
-        from safetensors.torch import load_file
+        from sportanim.io.tensors import load_small_model
 
         folder = Path(folder)
         if not (folder / CONFIG_NAME).is_file() or not (folder / WEIGHTS_NAME).is_file():
             raise FileNotFoundError(f"{folder} holds no jump generator ({CONFIG_NAME} + {WEIGHTS_NAME}); "
                                     "train one with `sportanim motion train`")
-        raw = json.loads((folder / CONFIG_NAME).read_text())
         known = {f.name for f in fields(GeneratorConfig)}
-        unknown = sorted(set(raw) - known - {"_class_name"})
-        if unknown:
-            raise ValueError(f"{folder / CONFIG_NAME} has unknown config keys {unknown}")
-        model = cls(GeneratorConfig(**{k: v for k, v in raw.items() if k in known}))
-        state = load_file(str(folder / WEIGHTS_NAME))
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise ValueError(f"{folder / WEIGHTS_NAME} does not fit its config: missing {missing[:3]}, "
-                             f"unexpected {unexpected[:3]}")
-        return model.eval()
+
+        def build(raw: dict) -> "JumpGenerator":
+            unknown = sorted(set(raw) - known - {"_class_name"})
+            if unknown:
+                raise ValueError(f"{folder / CONFIG_NAME} has unknown config keys {unknown}")
+            config = GeneratorConfig(**{k: v for k, v in raw.items() if k in known})
+            if not (isinstance(config.depth, int) and 1 <= config.depth <= MAX_DEPTH):
+                # each layer is copied even on the meta device: a huge depth would build for hours
+                raise ValueError(f"{folder / CONFIG_NAME}: depth must be in [1, {MAX_DEPTH}], got {config.depth!r}")
+            return cls(config)
+
+        return load_small_model(folder, build)
 
 
 def _cat(a: JumpCondition, b: JumpCondition) -> JumpCondition:

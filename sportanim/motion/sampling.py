@@ -10,6 +10,7 @@ drawings take). Take-off and landing are read from the world motion by rule
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,14 @@ from sportanim.synth.camera import follow_camera
 
 FPS = 30.0
 SHIPPED = Path(__file__).resolve().parent.parent / "weights" / "motion"
+MAX_COUNT = 256  # motions are sampled as one batch: 256 take ~0.3 GB of logits
+
+
+def check_count(count: int) -> int:
+    """``count`` if it is a number of motions one call can sample, else ``ValueError``."""
+    if not 1 <= count <= MAX_COUNT:
+        raise ValueError(f"--count must be in [1, {MAX_COUNT}], got {count}")
+    return count
 
 
 @dataclass
@@ -80,8 +89,9 @@ def sample_jump(jump, direction: str = "ccw", height: float | None = None, count
     element = elements.resolve(jump)
     direction = elements.check_direction(direction)
     height = elements.check_height(height)
-    if count < 1:
-        raise ValueError(f"--count must be >= 1, got {count}")
+    check_count(count)
+    if not (math.isfinite(guidance) and guidance >= 0):
+        raise ValueError(f"--guidance must be a finite number >= 0 (1: conditional only), got {guidance}")
     if size < 16:
         raise ValueError(f"--size must be >= 16 pixels, got {size}")
     model, tok = loaded or load_generator(weights)

@@ -18,6 +18,7 @@ from sportanim.synth.world import DOMAINS, clip_motion, make_clip, motion_domain
 MIN_FRAMES = 9
 MAX_SIZE = 4096  # frame side in pixels
 MAX_CLIP_BYTES = 2 << 30  # one clip's uint8 frames, rendered in memory
+MAX_CLIPS = 100_000  # clips (or programmes) per folder: the job list and manifest are built up front
 MAX_REFERENCES = 8
 
 
@@ -39,15 +40,13 @@ class SynthConfig:
     def validate(self) -> "SynthConfig":
         if self.domain not in ("jump", "daily", "both"):
             raise ValueError(f"--domain must be jump, daily or both, got {self.domain!r}")
-        if self.clips < 1:
-            raise ValueError(f"--clips must be at least 1, got {self.clips}")
+        if not 1 <= self.clips <= MAX_CLIPS:
+            raise ValueError(f"--clips must be in [1, {MAX_CLIPS}], got {self.clips}")
         if self.frames < MIN_FRAMES:
             raise ValueError(f"--frames must be at least {MIN_FRAMES}, got {self.frames}")
         if self.size < 16 or self.size % 16:
             raise ValueError(f"--size must be a positive multiple of 16 (video codecs and the VAE need it), got {self.size}")
-        if self.size > MAX_SIZE or self.frames * self.size * self.size * 3 > MAX_CLIP_BYTES:
-            raise ValueError(f"--size {self.size} x --frames {self.frames}: a clip is rendered in memory; at most "
-                             f"{MAX_SIZE} px and {MAX_CLIP_BYTES >> 30} GiB of frames per clip")
+        check_in_memory(self.size, self.frames, f"--size {self.size} x --frames {self.frames}")
         if not 0 < self.fps <= 240:
             raise ValueError(f"--fps must be in (0, 240], got {self.fps}")
         if not 0 <= self.references <= MAX_REFERENCES:
@@ -66,6 +65,14 @@ class SynthConfig:
         if self.domain == "both":
             return DOMAINS["jump"] + DOMAINS["daily"]
         return DOMAINS[self.domain]
+
+
+def check_in_memory(size: int, frames: int, flags: str) -> None:
+    """``ValueError`` naming ``flags`` unless ``frames`` square frames of side ``size`` fit
+    the in-memory rendering of one clip (checked before anything is rendered)."""
+    if size > MAX_SIZE or frames * size * size * 3 > MAX_CLIP_BYTES:
+        raise ValueError(f"{flags}: a clip is rendered in memory; at most {MAX_SIZE} px and "
+                         f"{MAX_CLIP_BYTES >> 30} GiB of frames per clip")
 
 
 def synthesize(config: SynthConfig, show_progress: bool = True) -> list[fsjd.ClipRecord]:

@@ -8,6 +8,7 @@ frames, so jump detection can be scored.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import numpy as np
 from sportanim.io.files import atomic_dir, write_npz
 from sportanim.io.video import write_video
 from sportanim.progress import progress_bar
+from sportanim.synth.dataset import MAX_CLIPS, check_in_memory
 from sportanim.synth.jumps import JUMP_TYPES, glide_track, jump_track, plan_jump
 from sportanim.synth.timeline import concat, perform, smooth_params
 from sportanim.synth.world import NUM_ATHLETES, POSE_SMOOTHING, athlete, film, motion_domain
@@ -24,6 +26,9 @@ from sportanim.synth.world import NUM_ATHLETES, POSE_SMOOTHING, athlete, film, m
 WINDOW_BEFORE, WINDOW_AFTER = 0.6, 0.5
 # The skater circles an oval this size (semi-axes, m), inside the 60 x 30 m rink.
 _OVAL = np.array([20.0, 7.0])
+# Upper bounds of a programme's length: a glide (<= 3 s) and a jump (<= 2.4 s) per jump, and
+# a last glide; sizes the whole video before it is rendered in memory.
+SECONDS_PER_JUMP, LAST_GLIDE_S = 6.0, 3.0
 
 
 @dataclass(frozen=True)
@@ -40,8 +45,15 @@ class ProgrammeConfig:
     def validate(self) -> "ProgrammeConfig":
         if self.programmes < 1 or self.jumps < 1:
             raise ValueError(f"need at least one programme and one jump, got {self.programmes} and {self.jumps}")
+        if self.programmes > MAX_CLIPS:
+            raise ValueError(f"--clips (programmes) must be at most {MAX_CLIPS}, got {self.programmes}")
         if self.size < 16 or self.size % 16:
             raise ValueError(f"--size must be a positive multiple of 16, got {self.size}")
+        if not 0 < self.fps <= 240:
+            raise ValueError(f"--fps must be in (0, 240], got {self.fps}")
+        frames = math.ceil(self.fps * (SECONDS_PER_JUMP * self.jumps + LAST_GLIDE_S))
+        check_in_memory(self.size, frames, f"--size {self.size} x --jumps {self.jumps} at --fps {self.fps:g} "
+                                           f"(up to {frames} frames)")
         for m in self.motions:
             if motion_domain(m) != "jump":
                 raise ValueError(f"--programme takes jumps only, {m!r} is not a jump")

@@ -48,7 +48,7 @@ from typing import Callable, Iterable
 import torch
 from safetensors import SafetensorError
 
-from sportanim.io.files import write_text
+from sportanim.io.files import read_json_object, write_text
 from sportanim.io.stats import write_stats
 from sportanim.progress import progress_bar
 from sportanim.train import checkpoint as ckpt
@@ -213,7 +213,10 @@ class Trainer:
             raise RunFolderError(f"{self.run_dir} already holds a run; pass --resume to continue it "
                                  "or choose a new --out")
         if saved.is_file():
-            old = from_dict(json.loads(saved.read_text())["config"])
+            info = read_json_object(saved)
+            if not isinstance(info.get("config"), dict):
+                raise RunFolderError(f"{saved}: no 'config' object; not a run folder of this trainer, choose a new --out")
+            old = from_dict(info["config"])
             changed = [name for name in diff(old, self.config) if name not in RESUMABLE_CHANGES]
             if changed:
                 raise RunFolderError(f"cannot resume {self.run_dir}: the config differs in {changed} "
@@ -293,7 +296,11 @@ class Trainer:
         if not (latest / STATE_NAME).is_file():
             raise CheckpointError(f"{latest} has no {STATE_NAME}: not a checkpoint of this trainer; "
                                   "move it away to resume from the one before")
-        state = json.loads((latest / STATE_NAME).read_text())
+        state = read_json_object(latest / STATE_NAME)
+        if not (isinstance(state.get("step"), int) and isinstance(state.get("dataset"), dict)
+                and "fingerprint" in state["dataset"]):
+            raise CheckpointError(f"{latest / STATE_NAME}: no step and dataset fingerprint; not a checkpoint of "
+                                  "this trainer, move it away to resume from the one before")
         if state["dataset"]["fingerprint"] != self.dataset.fingerprint():
             raise RunFolderError(f"cannot resume from {latest}: the training data changed since "
                                  f"({state['dataset']['samples']} windows then, {len(self.dataset)} now); "
@@ -304,9 +311,10 @@ class Trainer:
                 warnings.filterwarnings("ignore", message="Detected pickle protocol")
                 self.accelerator.load_state(str(latest))
             self._load_extra(latest / EXTRA_NAME, state.get("extra", {}))
-        except (pickle.UnpicklingError, SafetensorError, EOFError, RuntimeError, struct.error) as err:
-            # torch's weights-only refusal, a truncated or overwritten optimizer.bin (struct.error
-            # from torch.load's legacy reader), or a corrupt safetensors
+        except (pickle.UnpicklingError, SafetensorError, EOFError, RuntimeError, struct.error, KeyError, IndexError,
+                TypeError, ValueError) as err:
+            # torch's weights-only refusal, a truncated or overwritten optimizer.bin / scheduler.bin
+            # (torch.load's readers fail in struct, memo lookups or decoding), or a corrupt safetensors
             if isinstance(err, pickle.UnpicklingError):
                 # torch's own text goes on to advise weights_only=False, which would run the payload
                 reason = "refused by torch's weights-only reader"
@@ -393,9 +401,10 @@ class Trainer:
             bad = bool(self.accelerator.reduce(flag, reduction="sum").item())
         if bad:
             cause = (f"the loss is {loss}" if not math.isfinite(loss) else f"the gradient norm is {grad_norm}")
+            lr = self.scheduler.get_last_lr()[0]
             raise NonFiniteError(f"step {step + 1}: {cause}; training stopped and nothing was exported "
-                                 f"(lower --lr (now {self.scheduler.get_last_lr()[0]:g}), or check the data's "
-                                 "stats.json)")
+                                 f"(lower --lr: {self.config.optim.lr:g}, {lr:g} at this step; or check the "
+                                 "data's stats.json)")
 
     def _reduce(self, logs: dict[str, float]) -> dict[str, float]:
         """Mean of each scalar over processes (a collective: every process calls it)."""
