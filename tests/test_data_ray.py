@@ -69,6 +69,30 @@ def test_threads_build_the_same_bytes(videos, single, tmp_path):
     assert _ids(report) == _ids(single["report"])  # input order, not completion order
 
 
+def test_threads_stop_on_an_error_and_resume_to_the_same_bytes(videos, single, tmp_path, monkeypatch):
+    from sportanim import fsjd
+    from sportanim.data import build as build_module
+
+    real, calls = fsjd.write_clip, []
+
+    def dying_write_clip(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(build_module.fsjd, "write_clip", dying_write_clip)
+    backend, out = videos["backend"], tmp_path / "fsjd"
+    with pytest.raises(KeyboardInterrupt):
+        build_dataset([videos["folder"]], _config(out, workers=2), backend=lambda: backend)
+    assert 1 <= len(fsjd.read_manifest(out)) < len(single["report"].clips)
+    assert not list(out.rglob(".*tmp-*"))
+    monkeypatch.setattr(build_module.fsjd, "write_clip", real)
+    report = build_dataset([videos["folder"]], _config(out, workers=2), backend=lambda: backend)
+    assert 0 < len(report.new) < len(report.clips)
+    assert _files(out) == _files(single["out"])
+
+
 def test_ray_cluster_of_two_workers_builds_the_same_bytes(videos, single, tmp_path, monkeypatch):
     ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install sportanim[cluster]")
     from ray.cluster_utils import Cluster

@@ -305,6 +305,12 @@ def local_workers(config: BuildConfig, videos: int,
     return max(1, min(wanted, videos))
 
 
+def longest_first(jobs: list[VideoJob]) -> list[VideoJob]:
+    """Jobs by decreasing frame count (then input order): started first, the long videos
+    do not leave one worker busy alone at the end."""
+    return sorted(jobs, key=lambda job: (-job.info.frames, job.index))
+
+
 def _build_local(jobs: list[VideoJob], config: BuildConfig, rows, backend,
                  advance: Callable[[int], None]) -> Iterator[VideoOutcome]:
     """Outcomes in completion order. One worker: the videos one after another (decoding
@@ -323,20 +329,33 @@ def _build_local(jobs: list[VideoJob], config: BuildConfig, rows, backend,
             yield build_video(job, config, rows, own, advance)
         return
     local = threading.local()
+    stop = threading.Event()  # set when the build ends early (an error, Ctrl-C)
+
+    def advance_or_stop(n: int = 1) -> None:
+        if stop.is_set():  # the other videos' pose passes end at their next batch
+            raise _Stopped
+        advance(n)
 
     def work(job: VideoJob) -> VideoOutcome:
+        if stop.is_set():
+            raise _Stopped
         if getattr(local, "backend", None) is None:
             local.backend = factory()
-        return build_video(job, config, rows, local.backend, advance)
+        return build_video(job, config, rows, local.backend, advance_or_stop)
 
     with ThreadPoolExecutor(workers, thread_name_prefix="sportanim-build") as pool:
-        futures = [pool.submit(work, job) for job in jobs]
+        futures = [pool.submit(work, job) for job in longest_first(jobs)]
         try:
             for future in as_completed(futures):
                 yield future.result()
         finally:
+            stop.set()
             for future in futures:
                 future.cancel()
+
+
+class _Stopped(Exception):
+    """A worker thread's video abandoned because the build stopped."""
 
 
 def _prepare_out(out: Path) -> Path:

@@ -137,9 +137,11 @@ def build_on_ray(jobs: list, config, rows, backend,
     the outcomes in completion order (``advance`` by a video's frames as it finishes).
     A worker's user error (``ValueError``, ``OSError``, a backend that cannot run) is
     raised here as itself; the other tasks are cancelled."""
+    from sportanim.data.build import longest_first
+
     with connect(config.ray) as ray:
         task = ray.remote(_worker_build).options(num_cpus=1, num_gpus=_gpus(ray, config))
-        pending = {task.remote(job, config, rows, backend): job for job in jobs}
+        pending = {task.remote(job, config, rows, backend): job for job in longest_first(jobs)}
         try:
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
