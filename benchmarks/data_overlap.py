@@ -19,7 +19,8 @@ detection, clips of ``--size`` px, nothing cached) of all inputs:
 
 The two local ways alternate for ``--rounds`` rounds (other jobs may share this machine:
 the load average and idle cores are recorded around every build), and the speed-up is
-the ratio of their summed times and per round. Every build's folder (including the pose
+the ratio of their summed times and per round; ``cores_used`` (this process's CPU time over
+the wall time) shows how much of the machine each got. Every build's folder (including the pose
 caches and records under ``.build``) must be byte-identical to the first one's.
 """
 
@@ -30,6 +31,7 @@ import hashlib
 import json
 import os
 import platform
+import resource
 import shutil
 import sys
 import tempfile
@@ -53,20 +55,28 @@ def _load() -> dict:
             "idle_cores": round(idle_cores(0.5), 2)}
 
 
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # every thread of this process
+    return usage.ru_utime + usage.ru_stime
+
+
 def build_once(inputs: list[Path], out: Path, size: int, workers: int = 1,
                ray: str | None = None) -> dict:
     from sportanim.data.build import BuildConfig, build_dataset
 
     shutil.rmtree(out, ignore_errors=True)
     before = _load()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_s()
     report = build_dataset([str(p) for p in inputs],
                            BuildConfig(out=out, size=size, show_progress=False,
                                        workers=workers, ray=ray))
-    seconds = time.perf_counter() - start
-    return {"seconds": round(seconds, 2), "clips": len(report.clips),
-            "skipped": len(report.skipped), "before": before, "after": _load(),
-            "digest": _digest(out)}
+    seconds, cpu = time.perf_counter() - start, _cpu_s() - cpu
+    result = {"seconds": round(seconds, 2), "clips": len(report.clips),
+              "skipped": len(report.skipped), "before": before, "after": _load()}
+    if ray is None:  # Ray's workers are other processes
+        result["cpu_seconds"] = round(cpu, 1)
+        result["cores_used"] = round(cpu / seconds, 2)
+    return {**result, "digest": _digest(out)}
 
 
 def main() -> None:
