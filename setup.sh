@@ -7,5 +7,5 @@ PYTHON=${PYTHON:-python3.11}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
-.venv/bin/python -m pip install -q -e ".[dev,pose,app]"
+.venv/bin/python -m pip install -q -e ".[dev,pose,app,cluster]"
 echo "sportanim installed in .venv"

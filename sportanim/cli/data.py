@@ -87,6 +87,11 @@ def build_command(
     frames: int = typer.Option(49, "--frames", help="Frames per clip (evenly spaced in time)."),
     shard: str = typer.Option("0/1", "--shard", help="Build shard i of n (0 <= i < n) of the sorted inputs."),
     device: Optional[str] = typer.Option(None, "--device", help="Device for nlf: auto | cpu | cuda | cuda:N (default: cuda when present)."),
+    workers: int = typer.Option(0, "--workers", help="Videos built side by side on this machine, one thread each "
+                                "(0: one per core for mediapipe, 1 for nlf)."),
+    ray: Optional[str] = typer.Option(None, "--ray", help="Spread the videos over a Ray cluster: auto (RAY_ADDRESS, a "
+                                      "'ray start' cluster here, else a new local Ray), local, or the head's HOST:PORT; "
+                                      "needs pip install sportanim[cluster] and --out on a shared filesystem."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Cut jump clips with 3D joints out of videos into an FSJD folder (resumable)."""
@@ -94,7 +99,8 @@ def build_command(
 
     config = BuildConfig(out=out, annotations=annotations, pose_backend=pose_backend,
                          nlf_model=nlf_model, device=device, size=size, frames=frames,
-                         shard=run(parse_shard, shard), show_progress=not quiet)
+                         shard=run(parse_shard, shard), show_progress=not quiet,
+                         workers=workers, ray=ray)
     report = run(build_dataset, [str(p) for p in inputs], config)
     _print_build_summary(report)
     if not report.clips:

@@ -12,6 +12,7 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 console = Console(stderr=True)  # messages, notes and errors; results go to stdout
 
@@ -24,7 +25,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 def fail(message: str) -> NoReturn:
     if os.environ.get("RANK", "0") == "0":
-        console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 

@@ -23,6 +23,14 @@ after every video (keeping a split set meanwhile by ``sportanim data split``), a
 ``stats.json`` at the end. ``--shard i/n`` builds every n-th input (sorted, from i):
 shards may write to one shared ``--out``; each rewrites the manifest from all records, so
 rerun any shard (nothing is rebuilt) for a final manifest after concurrent shards.
+
+Every video goes through one function, :func:`build_video` (steps 1-5 after the header
+check, writing into ``OUT``). Locally ``workers`` threads (default: one per core for
+MediaPipe) each with its own backend run it on videos side by side, so one video's
+decoding and clip writing overlap another's pose estimation; ``ray`` sends each video to
+a Ray cluster's worker instead (:mod:`sportanim.data.cluster`). Videos finish in any
+order; the manifest is always rewritten from all finished records sorted by id, and the
+report lists videos in input order, so the files are byte-identical to a one-thread build.
 """
 
 from __future__ import annotations
@@ -30,8 +38,11 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -50,13 +61,15 @@ from sportanim.devices import check_device
 from sportanim.io.files import write_text
 from sportanim.io.video import VIDEO_EXTENSIONS, VideoError, VideoInfo, iter_frames, open_video
 from sportanim.progress import progress_bar
+from sportanim.threads import usable_cores
 
-__all__ = ["BuildConfig", "BuildReport", "Skipped", "build_dataset", "parse_shard",
-           "shard_inputs", "JUMP_NAMES"]
+__all__ = ["BuildConfig", "BuildReport", "Skipped", "VideoJob", "VideoOutcome", "build_dataset",
+           "build_video", "parse_shard", "shard_inputs", "JUMP_NAMES"]
 
 BUILD_DIR = ".build"
 MAX_CLIP_SIZE = 2048  # crop side in pixels (the 7B world trains at 512)
 MAX_CLIP_FRAMES = 1024  # frames per clip (a window is 49)
+MAX_AUTO_WORKERS = 8  # threads a local build starts by itself (each holds a pose backend)
 JUMP_NAMES = ("axel", "toe_loop", "toeloop", "salchow", "loop", "flip", "lutz")
 
 
@@ -81,6 +94,8 @@ class BuildConfig:
     jumps: JumpConfig = field(default_factory=JumpConfig)
     track: TrackConfig = field(default_factory=TrackConfig)
     show_progress: bool = True
+    workers: int = 0                 # local threads building videos side by side; 0 = auto
+    ray: str | None = None           # Ray cluster: "auto" or an address; None = this process
 
     def validate(self) -> "BuildConfig":
         if not 16 <= self.size <= MAX_CLIP_SIZE or self.size % 2:
@@ -90,10 +105,15 @@ class BuildConfig:
         i, n = self.shard
         if not (n >= 1 and 0 <= i < n):
             raise ValueError(f"--shard i/n needs 0 <= i < n, got {i}/{n}")
+        if self.workers < 0:
+            raise ValueError(f"--workers must be >= 0 (0: one per core), got {self.workers}")
         if self.crop_margin < 1.0:
             raise ValueError(f"crop margin must be >= 1, got {self.crop_margin}")
         if self.device is not None:
             check_device(self.device)
+        if self.ray is not None:
+            from sportanim.data.cluster import parse_ray_address
+            return replace(self, ray=parse_ray_address(self.ray))
         return self
 
 
@@ -168,40 +188,177 @@ def shard_inputs(inputs: list[str | os.PathLike], shard: tuple[int, int] = (0, 1
 
 
 def build_dataset(inputs: list[str | os.PathLike], config: BuildConfig,
-                  backend: PoseBackend | None = None) -> BuildReport:
+                  backend: PoseBackend | Callable[[], PoseBackend] | None = None) -> BuildReport:
     """Build (or resume) the FSJD folder ``config.out`` from ``inputs`` (files and folders);
-    see the module notes. Bad inputs are reported in ``BuildReport.skipped``, not raised."""
+    see the module notes. Bad inputs are reported in ``BuildReport.skipped``, not raised.
+
+    ``backend``: None builds ``config.pose_backend`` (one per worker); a zero-argument
+    callable makes one per worker (thread or Ray worker process); a backend instance is
+    used as is, by one local worker (or copied to each Ray task). ``config.ray`` sends the
+    videos to a Ray cluster (:mod:`sportanim.data.cluster`); otherwise ``config.workers``
+    threads build videos side by side. Either way each video goes through
+    :func:`build_video` and the files are the same, byte for byte."""
     config = config.validate()
+    if config.ray is not None:  # before anything is written: Ray installed, address alive
+        from sportanim.data.cluster import check_reachable, require_ray
+        require_ray()
+        check_reachable(config.ray)
     out = _prepare_out(Path(config.out))
+    config = replace(config, out=out)
     rows = read_annotations(config.annotations) if config.annotations else None
     videos, skipped = shard_inputs(inputs, config.shard, exclude=out)
     report = BuildReport(out=out, skipped=skipped)
-    opened: list[tuple[str, VideoInfo, list[str]]] = []
+    jobs: list[VideoJob] = []
     for name, path, names in videos:
         try:
-            opened.append((name, open_video(path), names))
+            jobs.append(VideoJob(len(jobs), name, open_video(path), names))
         except VideoError as error:
             report.skipped.append(Skipped(name, str(error)))
-    backend = backend or (make_backend(config.pose_backend, config.nlf_model, config.device)
-                          if opened else None)
-    total = sum(max(info.frames, 1) for _, info, _ in opened)
-    with progress_bar(f"build {len(opened)} video(s)", total, config.show_progress) as advance:
-        for name, info, names in opened:
-            report.videos += 1
-            try:
-                records, new, notes = _build_video(name, info, names, rows, config, backend,
-                                                   out, advance)
-                report.clips.extend(records)
-                report.new.extend(new)
-                report.notes.extend(notes)
-            except (SkipVideo, VideoError) as error:
-                report.skipped.append(Skipped(name, str(error)))
-            finally:
+    outcomes: list[VideoOutcome] = []
+    total = sum(max(job.info.frames, 1) for job in jobs)
+    with progress_bar(f"build {len(jobs)} video(s)", total, config.show_progress) as advance:
+        if not jobs:
+            runs = iter(())
+        elif config.ray is not None:
+            from sportanim.data.cluster import build_on_ray
+            runs = build_on_ray(jobs, config, rows, backend, advance)
+        else:
+            runs = _build_local(jobs, config, rows, backend, advance)
+        try:
+            for outcome in runs:  # in completion order; the manifest does not depend on it
+                outcomes.append(outcome)
                 _write_manifest(out)
+        except BaseException:  # interrupted: the manifest still lists every finished clip
+            _write_manifest(out)
+            raise
+    for outcome in sorted(outcomes, key=lambda o: o.index):
+        report.videos += 1
+        report.clips.extend(outcome.records)
+        report.new.extend(outcome.new)
+        report.notes.extend(outcome.notes)
+        if outcome.skipped is not None:
+            report.skipped.append(outcome.skipped)
     records = fsjd.read_manifest(out) if (out / fsjd.MANIFEST_NAME).is_file() else []
     if records:
         fsjd.write_stats(out, fsjd.compute_stats(out, records))
     return report
+
+
+@dataclass(frozen=True)
+class VideoJob:
+    """One input video of a build: its place in the sorted inputs, shown name, header and
+    the names an annotation row may use (picklable: Ray ships it to a worker)."""
+
+    index: int
+    name: str
+    info: VideoInfo
+    names: list[str]
+
+
+@dataclass
+class VideoOutcome:
+    """What :func:`build_video` made of one video (``skipped`` set when nothing)."""
+
+    index: int
+    records: list[fsjd.ClipRecord] = field(default_factory=list)
+    new: list[str] = field(default_factory=list)
+    notes: list[Skipped] = field(default_factory=list)
+    skipped: Skipped | None = None
+
+
+def build_video(job: VideoJob, config: BuildConfig, rows: list[Annotation] | None,
+                backend: PoseBackend,
+                advance: Callable[[int], None] = lambda n=1: None) -> VideoOutcome:
+    """The whole work of one video, written into ``config.out`` (absolute, prepared): the
+    pose pass (or its cache), the track, the windows and the clips. The one function behind
+    the local loop, its threads and Ray's tasks. A video that gives no clip comes back
+    with ``skipped``; other errors (a backend that cannot run, a bug) are raised."""
+    try:
+        records, new, notes = _build_video(job.name, job.info, job.names, rows, config,
+                                           backend, Path(config.out), advance)
+        return VideoOutcome(job.index, records, new, notes)
+    except (SkipVideo, VideoError) as error:
+        return VideoOutcome(job.index, skipped=Skipped(job.name, str(error)))
+
+
+def make_backend_factory(config: BuildConfig,
+                         backend: PoseBackend | Callable[[], PoseBackend] | None
+                         ) -> Callable[[], PoseBackend]:
+    """A zero-argument callable giving a fresh backend: ``backend`` itself when it is a
+    factory, else ``config``'s backend (``backend`` must be None)."""
+    if backend is not None:
+        return backend
+    return partial(make_backend, config.pose_backend, config.nlf_model, config.device)
+
+
+def is_backend_instance(backend) -> bool:
+    return backend is not None and isinstance(backend, PoseBackend)
+
+
+def local_workers(config: BuildConfig, videos: int,
+                  backend: PoseBackend | Callable[[], PoseBackend] | None = None) -> int:
+    """Threads for a local build: ``config.workers``, else (0) the cores this process may
+    use for MediaPipe (at most ``MAX_AUTO_WORKERS``) and 1 for NLF (one GPU model);
+    never more than the videos; 1 for a given backend instance (not shared by threads)."""
+    if is_backend_instance(backend):
+        return 1
+    wanted = config.workers
+    if wanted == 0:
+        wanted = min(usable_cores(), MAX_AUTO_WORKERS) if config.pose_backend == "mediapipe" else 1
+    return max(1, min(wanted, videos))
+
+
+def longest_first(jobs: list[VideoJob]) -> list[VideoJob]:
+    """Jobs by decreasing frame count (then input order): started first, the long videos
+    do not leave one worker busy alone at the end."""
+    return sorted(jobs, key=lambda job: (-job.info.frames, job.index))
+
+
+def _build_local(jobs: list[VideoJob], config: BuildConfig, rows, backend,
+                 advance: Callable[[int], None]) -> Iterator[VideoOutcome]:
+    """Outcomes in completion order. One worker: the videos one after another (decoding
+    overlaps estimation inside each pose pass). Several: that many threads, each with its
+    own backend, build videos side by side, so one decodes, writes clips or estimates
+    while another estimates (PyAV, swscale, x264 and MediaPipe's graph release the GIL)."""
+    workers = local_workers(config, len(jobs), backend)
+    if is_backend_instance(backend):
+        for job in jobs:
+            yield build_video(job, config, rows, backend, advance)
+        return
+    factory = make_backend_factory(config, backend)
+    if workers == 1:
+        own = factory()
+        for job in jobs:
+            yield build_video(job, config, rows, own, advance)
+        return
+    local = threading.local()
+    stop = threading.Event()  # set when the build ends early (an error, Ctrl-C)
+
+    def advance_or_stop(n: int = 1) -> None:
+        if stop.is_set():  # the other videos' pose passes end at their next batch
+            raise _Stopped
+        advance(n)
+
+    def work(job: VideoJob) -> VideoOutcome:
+        if stop.is_set():
+            raise _Stopped
+        if getattr(local, "backend", None) is None:
+            local.backend = factory()
+        return build_video(job, config, rows, local.backend, advance_or_stop)
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="sportanim-build") as pool:
+        futures = [pool.submit(work, job) for job in longest_first(jobs)]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            stop.set()
+            for future in futures:
+                future.cancel()
+
+
+class _Stopped(Exception):
+    """A worker thread's video abandoned because the build stopped."""
 
 
 def _prepare_out(out: Path) -> Path:
