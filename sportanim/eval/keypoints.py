@@ -146,7 +146,8 @@ class KeypointNet(nn.Module):
 
 def to_input(frames: np.ndarray, size: int) -> torch.Tensor:
     """uint8 ``(T, H, W, 3)`` -> float ``(T, 3, size, size)`` in [-1, 1] (area-like resize)."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    # decoded frames may be read-only (torch warns on those): copied only then
+    x = torch.from_numpy(np.require(frames, requirements=("C", "W"))).permute(0, 3, 1, 2).float()
     if x.shape[-2:] != (size, size):
         x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
     return x / 127.5 - 1.0
