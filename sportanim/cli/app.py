@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.markup import escape
 
 from sportanim.cli.errors import fail, run, say
 
@@ -22,7 +21,7 @@ def web_app(
 ) -> None:
     """Web app for coaches: a photo of the athlete and a jump -> the feedback video in the browser."""
     if importlib.util.find_spec("gradio") is None:
-        fail(escape("the web app needs gradio: pip install sportanim[app]"))  # [app] is not rich markup
+        fail("the web app needs gradio: pip install sportanim[app]")  # fail() escapes rich markup
     from sportanim.studio.app import serve
 
     say(f"sportanim app: loading the model, then serving on http://{host}:{port} (Ctrl+C stops)")
