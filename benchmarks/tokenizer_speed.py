@@ -283,8 +283,10 @@ def load_upstream_module(checkout: Path):
 
 def build_upstream_checkout(module, cfg: TokenizerConfig) -> nn.Module:
     """Upstream's own classes, built as its ``train_vqvae.py`` builds them, at ``cfg``'s sizes."""
-    original = module.ResBlock
-    module.ResBlock = lambda a, b: original(a, b, group_num=cfg.norm_groups, max_channels=cfg.dilation_base)
+    # ResBlock(in, out, group_num=32, max_channels=512): the Encoder/Decoder pass only in/out.
+    init = module.ResBlock.__init__
+    original = init.__defaults__
+    init.__defaults__ = (cfg.norm_groups, cfg.dilation_base)
     try:
         with _cuda_calls_stay_on_cpu():
             w0, w1 = cfg.widths
@@ -294,7 +296,7 @@ def build_upstream_checkout(module, cfg: TokenizerConfig) -> nn.Module:
             decoder = module.Decoder(in_channels=cfg.code_dim, mid_channels=[w1, w0], out_channels=cfg.in_channels,
                                      upsample_rate=2.0, frame_upsample_rate=[2.0, 2.0], joint_upsample_rate=[1.0, 1.0])
     finally:
-        module.ResBlock = original
+        init.__defaults__ = original
     for coder in (encoder, decoder):
         coder.resnet1 = nn.ModuleList(list(coder.resnet1)[: cfg.blocks_per_stage])
         coder.resnet3 = nn.ModuleList(list(coder.resnet3)[: cfg.blocks_per_stage])
