@@ -24,6 +24,13 @@ Together they make the valid clip lengths ``T = 8k + 1`` (9, 17, ..., 49, ...); 
 The codebook is a buffer trained by EMA, not by gradients (upstream's ``vq.codebook``);
 the EMA statistics are non-persistent and re-derived from the codebook after a load.
 Training loss upstream: ``L1(recon, x) + 0.5 * commit_loss``, AdamW 2e-4.
+
+Speed (``benchmarks/tokenizer_speed.py`` times a training step against upstream's): the equal
+chunks run as one batch; kernel taps that only ever meet zero padding are skipped (upstream's
+dilation rule gives 15 and 7 at widths 32 and 64, longer than a chunk); Upsample convolves
+before it interpolates (half the frames); on the CPU, wide sizes (``GEMM_MIN_WIDTH``, the
+released tokenizer) run as matrix products over channels-last rows (``forward_rows``), the
+others through the modules. Same math throughout, summed in other orders (float rounding).
 """
 
 from __future__ import annotations
@@ -444,7 +451,8 @@ class _TapConv(torch.autograd.Function):
             _joint_taps(x, d, view)
             views.append(view.view(*x.shape[:3], k))
             start += r
-        out = torch.addmm(bias, cols.view(-1, k), taps_w[mid].view(co, k).t())  # centre tap: all rows
+        centre = taps_w[mid].view(co, k).t()
+        out = torch.addmm(bias, cols.view(-1, k), centre) if bias is not None else cols.view(-1, k) @ centre
         start = 0
         for x, r, v in zip(segments, rows, views):
             n, t, j, _ = x.shape
@@ -453,7 +461,7 @@ class _TapConv(torch.autograd.Function):
                 seg[:, lo: lo + m] += (v[:, src: src + m].reshape(-1, k) @ taps_w[a].view(co, k).t()).view(n, m, j, co)
             start += r
         ctx.save_for_backward(taps_w, cols)
-        ctx.d, ctx.shapes = d, [tuple(s.shape) for s in segments]
+        ctx.d, ctx.shapes, ctx.has_bias = d, [tuple(s.shape) for s in segments], bias is not None
         return out
 
     @staticmethod
@@ -487,7 +495,7 @@ class _TapConv(torch.autograd.Function):
             start += r
         for a in set(range(kt)) - written:
             grad_w[a].zero_()
-        return (grad_w.permute(1, 3, 0, 2), grad.sum(0), None, *grads_x)
+        return (grad_w.permute(1, 3, 0, 2), grad.sum(0) if ctx.has_bias else None, None, *grads_x)
 
 
 @functools.lru_cache(maxsize=64)
@@ -820,8 +828,10 @@ class MotionTokenizer(ModelMixin, ConfigMixin):
         return y.permute(0, 2, 3, 1)
 
     def _rows_path(self, x: torch.Tensor) -> bool:
-        """Whether to run the wide CPU path (see ``GEMM_MIN_WIDTH``) rather than the modules."""
-        return x.device.type == "cpu" and min(self.config.widths) >= GEMM_MIN_WIDTH
+        """Whether to run the wide CPU path (see ``GEMM_MIN_WIDTH``) rather than the modules
+        (which also serve GPUs and CPU autocast)."""
+        return (x.device.type == "cpu" and min(self.config.widths) >= GEMM_MIN_WIDTH
+                and not torch.is_autocast_enabled("cpu"))
 
     _encode_latents = encode_latents  # the earlier private names
     _decode_latents = decode_latents
