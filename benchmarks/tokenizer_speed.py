@@ -59,7 +59,7 @@ from sportanim.train.specs import TokenizerObjective
 FRAMES = 49
 COMMIT = 0.5
 CONFIGS: dict[str, tuple[TokenizerConfig, int, int]] = {  # name -> (config, batch, default rounds)
-    "released": (TOKENIZER_PRESETS["mtvcrafter-7b"], 4, 3),
+    "released": (TOKENIZER_PRESETS["mtvcrafter-7b"], 4, 4),
     "small": (TokenizerConfig(widths=(32, 64), code_dim=64, codebook_size=512), 32, 9),
     "tiny": (TOKENIZER_PRESETS["tiny"], 8, 15),
 }
