@@ -301,6 +301,12 @@ def test_codebook_norms_follow_every_change():
     with torch.no_grad():
         vq.codebook[:3] = 5.0
     assert torch.allclose(vq._squared_norms(vq.codebook), fresh(), rtol=1e-6, atol=1e-6)
+    with torch.inference_mode():  # tensors made here have no version counter
+        made_here = tiny(seed=5)
+        made_here.vq.codebook.normal_()
+        ids, _ = made_here.encode(x)
+        made_here.vq.codebook.normal_()
+        assert not torch.equal(made_here.encode(x)[0], ids)
 
 
 # ---- input checks

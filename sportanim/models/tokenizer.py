@@ -614,15 +614,21 @@ class EMAQuantizer(nn.Module):
         dist = torch.addmm(self._squared_norms(book)[None], z, book.t(), alpha=-2.0)
         return dist.argmin(dim=1)
 
-    def _book_key(self) -> tuple:
-        return self.codebook.data_ptr(), self.codebook._version, self.codebook.device, self.codebook.dtype
+    def _book_key(self) -> tuple | None:
+        """What identifies the codebook's contents; None for tensors made in inference mode
+        (no version counter: their norms are computed afresh on every call)."""
+        book = self.codebook
+        if book.is_inference():
+            return None
+        return book.data_ptr(), book._version, book.device, book.dtype
 
     def _squared_norms(self, book: torch.Tensor) -> torch.Tensor:
         """``||c||^2`` of every code (float32), kept between calls: any write to the codebook
         (load, EMA step, ``copy_``, a move) changes its version and recomputes them, except the
         EMA step's own write, which updates the rows it changed."""
-        if self._norms is None or self._norms[0] != self._book_key():
-            self._norms = (self._book_key(), (book * book).sum(1))
+        key = self._book_key()
+        if key is None or self._norms is None or self._norms[0] != key:
+            self._norms = (key, (book * book).sum(1))
         return self._norms[1]
 
     def forward(self, z: torch.Tensor, update: bool = True):
@@ -705,7 +711,8 @@ class EMAQuantizer(nn.Module):
         # Unpicked codes keep sum / count (both decayed alike); leaving them untouched
         # also keeps them free of rounding drift.
         book = self.ema_sum[changed] / self.ema_count[changed].clamp_min(1e-5)[:, None]
-        current = self._norms is not None and self._norms[0] == self._book_key()
+        key = self._book_key()
+        current = key is not None and self._norms is not None and self._norms[0] == key
         self.codebook[changed] = book.to(self.codebook.dtype)
         if current:
             rows = self.codebook[changed].float()
