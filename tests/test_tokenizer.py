@@ -189,6 +189,126 @@ def test_straight_through_gradient_reaches_encoder():
     assert model.vq.codebook.grad is None
 
 
+# ---- the two CPU paths and the exact shortcuts (same math, float rounding apart)
+
+
+def _step_results(model: MotionTokenizer, x: torch.Tensor) -> tuple:
+    """Encoder outputs, reconstruction and every gradient of one L1 + commitment step."""
+    model.zero_grad(set_to_none=True)
+    z = model.encode_latents(x)
+    q = model.vq(z, update=False)[0]
+    recon = model.decode_latents(q, x.shape[0])
+    ((recon - x).abs().mean() + 0.5 * (z - q.detach()).pow(2).mean()).backward()
+    return z.detach(), recon.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}
+
+
+def _assert_close_results(a: tuple, b: tuple, rel: float = 1e-4) -> None:
+    for x, y in zip(a[:2], b[:2]):
+        assert (x - y).abs().max() <= rel * y.abs().max()
+    largest = max(g.abs().max() for g in b[2].values())
+    for name, g in a[2].items():
+        assert (g - b[2][name]).abs().max() <= rel * largest, name
+
+
+@pytest.mark.parametrize(
+    ("changes", "frames", "batch"),
+    [({}, 49, 2),  # the tiny preset
+     (dict(dilation_base=512), 17, 3),  # upstream's dilation rule: 15 at width 32, 7 at 64 (taps in padding)
+     (dict(widths=(16, 32), dilation_base=512), 17, 2),  # dilation 31: even the joint taps are padding
+     (dict(encoder_chunk_frames=0, decoder_chunk_tokens=0), 25, 1),  # no chunks: one segment
+     (dict(blocks_per_stage=1, code_dim=48, codebook_size=64), 9, 2)],  # a single chunk
+)
+def test_rows_path_equals_the_modules(monkeypatch, changes, frames, batch):
+    """The wide CPU path (matrix products over channels-last rows) and the modules' forward
+    compute the same encoder outputs, reconstructions and gradients."""
+    import sportanim.models.tokenizer as tokenizer_module
+
+    torch.manual_seed(0)
+    model = MotionTokenizer(TokenizerConfig(**{**TINY.to_dict(), **changes})).train()
+    model.vq.codebook.normal_(0.0, model.config.code_dim ** -0.5)
+    x = smooth_clips(batch, frames=frames, seed=3)
+    monkeypatch.setattr(tokenizer_module, "GEMM_MIN_WIDTH", 0)
+    assert model._rows_path(x)
+    rows = _step_results(model, x)
+    monkeypatch.setattr(tokenizer_module, "GEMM_MIN_WIDTH", 10**9)
+    assert not model._rows_path(x)
+    _assert_close_results(rows, _step_results(model, x))
+
+
+def test_released_sizes_take_the_rows_path_on_the_cpu():
+    with torch.device("meta"):
+        released = MotionTokenizer(TOKENIZER_PRESETS["mtvcrafter-7b"])
+    x = torch.zeros(1, 49, 24, 3)
+    assert released._rows_path(x) and not tiny()._rows_path(x)
+
+
+@pytest.mark.parametrize(("frames", "dilation"), [(4, 7), (8, 15), (9, 3), (2, 1), (5, 24)])
+def test_convolution_without_padding_only_taps(frames, dilation):
+    from sportanim.models.tokenizer import _conv_inside
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(8, 6, 3, padding=dilation, dilation=dilation)
+    x = torch.randn(3, 8, frames, 24, requires_grad=True)
+    g = torch.randn(3, 6, frames, 24)
+    ref = conv(x)
+    ref.backward(g)
+    ref_grads = (x.grad.clone(), conv.weight.grad.clone(), conv.bias.grad.clone())
+    x.grad = conv.weight.grad = conv.bias.grad = None
+    out = _conv_inside(conv, x)
+    out.backward(g)
+    assert torch.allclose(out, ref, rtol=1e-5, atol=1e-5)
+    for got, want in zip((x.grad, conv.weight.grad, conv.bias.grad), ref_grads):
+        assert torch.allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_upsample_convolves_before_interpolating():
+    """Upsample runs its joint convolution on the input frames: the same as interpolating first."""
+    from sportanim.models.tokenizer import Upsample
+
+    torch.manual_seed(0)
+    up = Upsample(16)
+    for frames in (1, 2, 3, 4, 5):
+        x = torch.randn(2, 16, frames, 24)
+        t = x.shape[2]
+        if t % 2:
+            rest = torch.nn.functional.interpolate(x[:, :, 1:], size=(2 * (t - 1), 24), mode="bilinear",
+                                                   align_corners=True) if t > 1 else x[:, :, 1:]
+            y = torch.cat([x[:, :, :1], rest], dim=2)
+        else:
+            y = torch.nn.functional.interpolate(x, size=(2 * t, 24), mode="bilinear", align_corners=True)
+        b, c, t2, j = y.shape
+        ref = up.upsampler(y.permute(0, 2, 1, 3).reshape(b * t2, c, j)).reshape(b, t2, c, j).permute(0, 2, 1, 3)
+        assert torch.allclose(up(x), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_codebook_norms_follow_every_change():
+    """The nearest-code search keeps ||c||^2 between calls; it must follow EMA steps, re-seeds and loads."""
+    model = trained_one_step().train()
+    vq = model.vq
+
+    def fresh() -> torch.Tensor:
+        return (vq.codebook * vq.codebook).sum(1)
+
+    x = smooth_clips(2, seed=4)
+    with torch.no_grad():
+        for _ in range(TINY.reset_every + 1):  # EMA steps and one dead-code re-seed
+            model(x)
+            assert torch.allclose(vq._squared_norms(vq.codebook), fresh(), rtol=1e-6, atol=1e-6)
+    state = model.state_dict()
+    state["vq.codebook"] = torch.randn_like(state["vq.codebook"])
+    model.load_state_dict(state)
+    assert torch.allclose(vq._squared_norms(vq.codebook), fresh(), rtol=1e-6, atol=1e-6)
+    with torch.no_grad():
+        vq.codebook[:3] = 5.0
+    assert torch.allclose(vq._squared_norms(vq.codebook), fresh(), rtol=1e-6, atol=1e-6)
+    with torch.inference_mode():  # tensors made here have no version counter
+        made_here = tiny(seed=5)
+        made_here.vq.codebook.normal_()
+        ids, _ = made_here.encode(x)
+        made_here.vq.codebook.normal_()
+        assert not torch.equal(made_here.encode(x)[0], ids)
+
+
 # ---- input checks
 
 

@@ -24,10 +24,18 @@ Together they make the valid clip lengths ``T = 8k + 1`` (9, 17, ..., 49, ...); 
 The codebook is a buffer trained by EMA, not by gradients (upstream's ``vq.codebook``);
 the EMA statistics are non-persistent and re-derived from the codebook after a load.
 Training loss upstream: ``L1(recon, x) + 0.5 * commit_loss``, AdamW 2e-4.
+
+Speed (``benchmarks/tokenizer_speed.py`` times a training step against upstream's): the equal
+chunks run as one batch; kernel taps that only ever meet zero padding are skipped (upstream's
+dilation rule gives 15 and 7 at widths 32 and 64, longer than a chunk); Upsample convolves
+before it interpolates (half the frames); on the CPU, wide sizes (``GEMM_MIN_WIDTH``, the
+released tokenizer) run as matrix products over channels-last rows (``forward_rows``), the
+others through the modules. Same math throughout, summed in other orders (float rounding).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -52,7 +60,12 @@ TIME_FACTOR = 2  # each of the two Downsample/Upsample stages halves/doubles tim
 # meta device before anything is allocated: ~15x the released tokenizer's 73.5M, so only a
 # mistyped config.json (an extra digit in codebook_size or a width) reaches it.
 MAX_VALUES = 2**30
-MAX_BLOCKS_PER_STAGE = 64  # upstream has 3; the bound keeps a bad config from building for minutes
+MAX_BLOCKS_PER_STAGE = 64
+# On the CPU, tokenizers whose narrower stage has at least this many channels (the released one:
+# 128 / 512) run as matrix products over channels-last rows (``forward_rows``), narrower ones
+# through the modules (oneDNN convolutions, channels-first GroupNorm): each is the faster one
+# there (``benchmarks/tokenizer_speed.py``). Same math either way.
+GEMM_MIN_WIDTH = 128  # upstream has 3; the bound keeps a bad config from building for minutes
 
 
 # --------------------------------------------------------------------------- config
@@ -172,14 +185,44 @@ class ResBlock(nn.Module):
         self.conv_short = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv_short(x) + self.block(x)
+        norm1, act1, conv1, norm2, act2, conv2 = self.block
+        h = conv2(act2(norm2(_conv_inside(conv1, act1(norm1(x))))))
+        return self.conv_short(x) + h
+
+    def forward_rows(self, segments: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The wide CPU path: ``(n, t, J, C_in)`` segments -> ``(n, t, J, C_out)``."""
+        conv = self.block[2]
+        h = _conv_rows(conv, _gn_silu_rows(self.block[0], segments), conv.dilation[0])
+        h = _conv_rows(self.block[5], _gn_silu_rows(self.block[3], h))
+        short = segments if isinstance(self.conv_short, nn.Identity) else _conv_rows(self.conv_short, segments)
+        return [a + b for a, b in zip(short, h)]
+
+
+def _conv_inside(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """``conv(x)`` without the kernel rows (columns) that only ever meet zero padding.
+
+    A tap ``a`` of a zero-padded, dilated kernel reads ``x`` at offset ``a * dilation - padding``
+    from each output; an offset of a whole length or more never reads ``x``, so the tap adds
+    exact zeros. Dropping it leaves the result and every gradient the same (the dropped taps'
+    weight gradients are zero either way) and skips its work: upstream's dilation rule gives
+    dilation 15 at width 32 and 7 at width 64, longer than the 2-9 frame chunks, so such
+    ResBlock convolutions are (1, 3) convolutions over joints.
+    """
+    keep = []
+    for dim, (k, dil, pad) in enumerate(zip(conv.kernel_size, conv.dilation, conv.padding)):
+        size = x.shape[2 + dim]
+        taps = [a for a in range(k) if abs(a * dil - pad) < size]
+        keep.append((taps[0], taps[-1] + 1, pad - taps[0] * dil))
+    if all(hi - lo == k for (lo, hi, _), k in zip(keep, conv.kernel_size)):
+        return conv(x)
+    (t0, t1, pt), (j0, j1, pj) = keep
+    return F.conv2d(x, conv.weight[:, :, t0:t1, j0:j1], conv.bias, padding=(pt, pj), dilation=conv.dilation)
 
 
 def _joint_conv(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
-    """A Conv1d over joints applied to every frame. ``(B, C, T, J) -> (B, C', T, J)``."""
-    b, c, t, j = x.shape
-    y = conv(x.permute(0, 2, 1, 3).reshape(b * t, c, j))
-    return y.reshape(b, t, -1, j).permute(0, 2, 1, 3)
+    """A Conv1d over joints applied to every frame, as a (1, 3) Conv2d (no reshapes).
+    ``(B, C, T, J) -> (B, C', T, J)``."""
+    return F.conv2d(x, conv.weight.unsqueeze(2), conv.bias, padding=(0, conv.padding[0]))
 
 
 class Downsample(nn.Module):
@@ -193,35 +236,49 @@ class Downsample(nn.Module):
         self.joint_downsample = nn.Conv1d(channels, channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Pairs of frames averaged as avg_pool2d averages them, (a + b) / 2, from strided slices
+        # (the same values; avg_pool2d with a (2, 1) window was 4x slower on the CPU).
         if x.shape[2] % 2 == 1:
-            first, rest = x[:, :, :1], x[:, :, 1:]
-            if rest.shape[2] > 0:
-                rest = F.avg_pool2d(rest, kernel_size=(TIME_FACTOR, 1))
-            x = torch.cat([first, rest], dim=2)
+            x = torch.cat([x[:, :, :1], (x[:, :, 1::2] + x[:, :, 2::2]) * 0.5], dim=2)
         else:
-            x = F.avg_pool2d(x, kernel_size=(TIME_FACTOR, 1))
+            x = (x[:, :, 0::2] + x[:, :, 1::2]) * 0.5
         return _joint_conv(self.joint_downsample, x)
+
+    def forward_rows(self, segments: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The wide CPU path on ``(n, t, J, C)`` segments."""
+        return _conv_rows(self.joint_downsample, [_resample_time_rows(x, down=True) for x in segments])
 
 
 class Upsample(nn.Module):
     """Double time (linear, corners aligned), then a Conv1d(k=3) over joints.
     ``(B, C, T, J) -> (B, C, T', J)``, the inverse of ``Downsample``'s lengths:
-    odd T keeps frame 0 apart, ``T' = 1 + 2 (T - 1)``; even T gives ``T' = 2 T``."""
+    odd T keeps frame 0 apart, ``T' = 1 + 2 (T - 1)``; even T gives ``T' = 2 T``.
+
+    Both steps are linear and act on different axes (every output frame is a weighted mean of
+    two input frames, weights summing to 1), so the joint convolution runs first, on the T input
+    frames instead of the T' output frames: the same result for half the work."""
 
     def __init__(self, channels: int):
         super().__init__()
         self.upsampler = nn.Conv1d(channels, channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        t, j = x.shape[2], x.shape[3]
-        if t % 2 == 1:
-            first, rest = x[:, :, :1], x[:, :, 1:]
-            if rest.shape[2] > 0:
-                rest = F.interpolate(rest, size=(TIME_FACTOR * (t - 1), j), mode="bilinear", align_corners=True)
-            x = torch.cat([first, rest], dim=2)
-        else:
-            x = F.interpolate(x, size=(TIME_FACTOR * t, j), mode="bilinear", align_corners=True)
-        return _joint_conv(self.upsampler, x)
+        return _double_time(_joint_conv(self.upsampler, x))
+
+    def forward_rows(self, segments: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The wide CPU path on ``(n, t, J, C)`` segments."""
+        return [_resample_time_rows(x, down=False) for x in _conv_rows(self.upsampler, segments)]
+
+
+def _double_time(x: torch.Tensor) -> torch.Tensor:
+    """Upsample's time step on ``(B, C, T, J)``: linear, corners aligned, frame 0 apart if T is odd."""
+    t, j = x.shape[2], x.shape[3]
+    if t % 2 == 0:
+        return F.interpolate(x, size=(TIME_FACTOR * t, j), mode="bilinear", align_corners=True)
+    first, rest = x[:, :, :1], x[:, :, 1:]
+    if rest.shape[2] > 0:
+        rest = F.interpolate(rest, size=(TIME_FACTOR * (t - 1), j), mode="bilinear", align_corners=True)
+    return torch.cat([first, rest], dim=2)
 
 
 class Encoder(nn.Module):
@@ -247,6 +304,16 @@ class Encoder(nn.Module):
             x = block(x)
         return self.conv_out(self.downsample2(x))
 
+    def forward_rows(self, segments: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The wide CPU path: ``(n, t, J, 3)`` chunk segments -> ``(n, t', J, D)``."""
+        x = _conv_rows(self.conv_in, segments)
+        for block in self.resnet1:
+            x = block.forward_rows(x)
+        x = self.resnet2.forward_rows(self.downsample1.forward_rows(x))
+        for block in self.resnet3:
+            x = block.forward_rows(x)
+        return _conv_rows(self.conv_out, self.downsample2.forward_rows(x))
+
 
 class Decoder(nn.Module):
     """``(B, D, N, J) -> (B, 3, T, J)`` for one chunk; the encoder mirrored, widths reversed."""
@@ -270,6 +337,16 @@ class Decoder(nn.Module):
         for block in self.resnet3:
             x = block(x)
         return self.conv_out(self.upsample2(x))
+
+    def forward_rows(self, segments: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The wide CPU path: ``(n, N, J, D)`` chunk segments -> ``(n, t, J, 3)``."""
+        x = _conv_rows(self.conv_in, segments)
+        for block in self.resnet1:
+            x = block.forward_rows(x)
+        x = self.resnet2.forward_rows(self.upsample1.forward_rows(x))
+        for block in self.resnet3:
+            x = block.forward_rows(x)
+        return _conv_rows(self.conv_out, self.upsample2.forward_rows(x))
 
 
 def _chunk_lengths(length: int, chunk: int) -> list[int]:
@@ -308,6 +385,194 @@ def _run_chunked(net: nn.Module, x: torch.Tensor, chunk: int) -> torch.Tensor:
     return torch.cat([head, out], dim=2)
 
 
+# --------------------------------------------------------------------------- wide CPU path
+# For wide stages (``GEMM_MIN_WIDTH``) on the CPU the same network runs as matrix products over
+# channels-last rows: oneDNN's convolutions reach about two thirds of the machine's float32
+# matrix-product rate on these shapes (4-20 clips, 2-9 frames of 24 joints, 512-3072 channels;
+# its weight gradients less), MKL's products nearly all of it. Activations are "segments",
+# ``(n, t, J, C)`` contiguous tensors: the first chunk of every clip (which takes the leftover
+# frames) and the equal-length other chunks batched, so each convolution is one set of products
+# over all chunks with one copy of its weights. A 3x3 convolution is one product per time tap,
+# over the frames where that tap falls inside its chunk, of rows holding each joint and its two
+# neighbours side by side (im2col over joints; taps wholly in the zero padding are skipped).
+# Same parameters and math as the modules' ``forward``; sums in another order (float rounding).
+
+
+def _joint_taps(x: torch.Tensor, d: int, out: torch.Tensor) -> None:
+    """Write ``x`` (n, t, J, C) with joints ``j - d``, ``j``, ``j + d`` side by side (zeros
+    outside the skeleton) into ``out`` (n, t, J, 3, C)."""
+    j = x.shape[2]
+    out[:, :, :, 1] = x
+    if d < j:
+        out[:, :, :d, 0] = 0
+        out[:, :, d:, 0] = x[:, :, : j - d]
+        out[:, :, : j - d, 2] = x[:, :, d:]
+        out[:, :, j - d:, 2] = 0
+    else:
+        out[:, :, :, 0::2] = 0
+
+
+def _joint_taps_backward(g: torch.Tensor, d: int) -> torch.Tensor:
+    """The adjoint of ``_joint_taps``: ``(n, t, J, 3, C) -> (n, t, J, C)``."""
+    j = g.shape[2]
+    out = g[:, :, :, 1].clone()
+    if d < j:
+        out[:, :, : j - d] += g[:, :, d:, 0]
+        out[:, :, d:] += g[:, :, : j - d, 2]
+    return out
+
+
+def _time_taps(kernel: int, frames: int, d: int) -> list[tuple[int, int, int, int]]:
+    """``(tap, first output frame, frames, first input frame)`` of each off-centre time tap that
+    falls inside a chunk of ``frames`` frames (zero padding ``d * (kernel // 2)``)."""
+    taps = []
+    for a in range(kernel):
+        shift = (a - kernel // 2) * d
+        lo, hi = max(0, -shift), min(frames, frames - shift)
+        if shift and hi > lo:
+            taps.append((a, lo, hi - lo, lo + shift))
+    return taps
+
+
+class _TapConv(torch.autograd.Function):
+    """``Conv2d(weight (Co, C, kt, 3), bias, padding (d * (kt // 2), d), dilation d)`` of every
+    segment ``(n, t, J, C)``, as matrix products; returns all outputs as rows ``(sum n t J, Co)``."""
+
+    @staticmethod
+    def forward(ctx, weight: torch.Tensor, bias: torch.Tensor, d: int, *segments: torch.Tensor):
+        co, c, kt, _ = weight.shape
+        k, mid = 3 * c, kt // 2
+        taps_w = weight.permute(2, 0, 3, 1).contiguous()  # (kt, Co, 3, C): one (Co, 3C) matrix a time tap
+        rows = [s.shape[0] * s.shape[1] * s.shape[2] for s in segments]
+        cols = segments[0].new_empty(sum(rows), 3, c)  # every segment's im2col rows, one buffer
+        views, start = [], 0
+        for x, r in zip(segments, rows):
+            view = cols[start: start + r].view(*x.shape[:3], 3, c)
+            _joint_taps(x, d, view)
+            views.append(view.view(*x.shape[:3], k))
+            start += r
+        centre = taps_w[mid].view(co, k).t()
+        out = torch.addmm(bias, cols.view(-1, k), centre) if bias is not None else cols.view(-1, k) @ centre
+        start = 0
+        for x, r, v in zip(segments, rows, views):
+            n, t, j, _ = x.shape
+            seg = out[start: start + r].view(n, t, j, co)
+            for a, lo, m, src in _time_taps(kt, t, d):
+                seg[:, lo: lo + m] += (v[:, src: src + m].reshape(-1, k) @ taps_w[a].view(co, k).t()).view(n, m, j, co)
+            start += r
+        ctx.save_for_backward(taps_w, cols)
+        ctx.d, ctx.shapes, ctx.has_bias = d, [tuple(s.shape) for s in segments], bias is not None
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        taps_w, cols = ctx.saved_tensors
+        kt, co, _, c = taps_w.shape
+        k, mid, d = 3 * c, kt // 2, ctx.d
+        grad = grad.contiguous()
+        flat = cols.view(-1, k)
+        grad_w = torch.empty_like(taps_w)
+        torch.mm(grad.t(), flat, out=grad_w[mid].view(co, k))
+        written = {mid}
+        need_x = any(ctx.needs_input_grad[3:])
+        grad_cols = (grad @ taps_w[mid].view(co, k)) if need_x else None  # (rows, 3C)
+        grads_x, start = [], 0
+        for (n, t, j, _), need in zip(ctx.shapes, ctx.needs_input_grad[3:]):
+            r = n * t * j
+            g = grad[start: start + r].view(n, t, j, co)
+            v = flat[start: start + r].view(n, t, j, k)
+            gc = grad_cols[start: start + r].view(n, t, j, k) if need_x else None
+            for a, lo, m, src in _time_taps(kt, t, d):
+                go = g[:, lo: lo + m].reshape(-1, co)
+                if a in written:
+                    grad_w[a].view(co, k).addmm_(go.t(), v[:, src: src + m].reshape(-1, k))
+                else:
+                    torch.mm(go.t(), v[:, src: src + m].reshape(-1, k), out=grad_w[a].view(co, k))
+                    written.add(a)
+                if need_x:
+                    gc[:, src: src + m] += (go @ taps_w[a].view(co, k)).view(n, m, j, k)
+            grads_x.append(_joint_taps_backward(gc.view(n, t, j, 3, c), d) if need else None)
+            start += r
+        for a in set(range(kt)) - written:
+            grad_w[a].zero_()
+        return (grad_w.permute(1, 3, 0, 2), grad.sum(0) if ctx.has_bias else None, None, *grads_x)
+
+
+@functools.lru_cache(maxsize=64)
+def _time_matrix(frames: int, down: bool) -> torch.Tensor:
+    """The (T', T) matrix of Downsample's (``down``) or Upsample's time step on T frames: frame 0
+    kept apart when T is odd; pairs averaged (0.5, 0.5), or linear interpolation with corners
+    aligned, its weights computed in float32 as ``F.interpolate`` computes them."""
+    first = frames % 2
+    rest = frames - first
+    out = (rest // TIME_FACTOR if down else TIME_FACTOR * rest) if rest else 0
+    m = torch.zeros(first + out, frames)
+    if first:
+        m[0, 0] = 1.0
+    if down:
+        for i in range(out):
+            m[first + i, first + TIME_FACTOR * i: first + TIME_FACTOR * (i + 1)] = 1.0 / TIME_FACTOR
+    elif out:
+        scale = torch.tensor((rest - 1) / (out - 1) if out > 1 else 0.0, dtype=torch.float32)
+        src = torch.arange(out, dtype=torch.float32) * scale
+        i0 = src.to(torch.int64).clamp(max=rest - 1)
+        w1 = src - i0
+        i1 = (i0 + 1).clamp(max=rest - 1)
+        rows = torch.arange(out) + first
+        m[rows, first + i0] += 1.0 - w1
+        m[rows, first + i1] += w1
+    return m
+
+
+def _resample_time_rows(x: torch.Tensor, down: bool) -> torch.Tensor:
+    """Downsample's / Upsample's time step on a ``(n, t, J, C)`` segment, one matrix product."""
+    n, t, j, c = x.shape
+    m = _time_matrix(t, down).to(device=x.device, dtype=x.dtype)
+    return torch.matmul(m, x.view(n, t, j * c)).view(n, m.shape[0], j, c)
+
+
+def _split_rows(rows: torch.Tensor, like: list[torch.Tensor]) -> list[torch.Tensor]:
+    out, start = [], 0
+    for s in like:
+        r = s.shape[0] * s.shape[1] * s.shape[2]
+        out.append(rows[start: start + r].view(*s.shape[:3], rows.shape[1]))
+        start += r
+    return out
+
+
+def _conv_rows(conv: nn.Module, segments: list[torch.Tensor], dilation: int = 1) -> list[torch.Tensor]:
+    """A module convolution (3x3 or 1x1 ``Conv2d``, or the joints' ``Conv1d``) on segments."""
+    w = conv.weight
+    if w.ndim == 3:  # Conv1d over joints: a (1, 3) kernel
+        w = w.unsqueeze(2)
+    if w.shape[2:] == (1, 1):
+        return [F.linear(x, w.view(w.shape[0], w.shape[1]), conv.bias) for x in segments]
+    return _split_rows(_TapConv.apply(w, conv.bias, dilation, *segments), segments)
+
+
+def _gn_silu_rows(norm: nn.GroupNorm, segments: list[torch.Tensor]) -> list[torch.Tensor]:
+    """GroupNorm then SiLU of each segment (statistics per chunk, as the modules compute them)."""
+    out = []
+    for x in segments:
+        y = F.group_norm(x.permute(0, 3, 1, 2), norm.num_groups, norm.weight, norm.bias, norm.eps)
+        out.append(F.silu(y).permute(0, 2, 3, 1).contiguous())
+    return out
+
+
+def _run_chunked_rows(net: nn.Module, x: torch.Tensor, chunk: int) -> torch.Tensor:
+    """``_run_chunked`` on the wide CPU path: ``x`` (B, T, J, C) -> (B, T', J, C')."""
+    lengths = _chunk_lengths(x.shape[1], chunk)
+    b, _, j, c = x.shape
+    segments = [x[:, : lengths[0]].contiguous()]
+    if len(lengths) > 1:
+        segments.append(x[:, lengths[0]:].reshape(b * (len(lengths) - 1), chunk, j, c))
+    out = net.forward_rows(segments)
+    if len(out) == 1:
+        return out[0]
+    head, rest = out
+    return torch.cat([head, rest.reshape(b, -1, j, rest.shape[-1])], dim=1)
+
+
 # --------------------------------------------------------------------------- quantizer
 
 
@@ -334,17 +599,37 @@ class EMAQuantizer(nn.Module):
         self.register_buffer("ema_sum", None, persistent=False)  # (K, D)
         self.register_buffer("window_hits", None, persistent=False)  # (K,) picks since last re-seed
         self.steps_since_reset = 0
+        self._norms: tuple | None = None  # (codebook version, (K,) squared row norms): _squared_norms
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         self.ema_count = self.ema_sum = self.window_hits = None  # re-derive from the new codebook
         self.steps_since_reset = 0
+        self._norms = None
 
     def nearest(self, z: torch.Tensor) -> torch.Tensor:
         """Ids of the nearest codes by L2. ``(N, D) -> (N,)`` int64 (computed in float32)."""
         z, book = z.float(), self.codebook.float()
-        dist = z.pow(2).sum(1, keepdim=True) - 2.0 * z @ book.t() + book.pow(2).sum(1)[None]
+        # ||c||^2 - 2 z.c in one matrix product; ||z||^2 is the same for every code of a row.
+        dist = torch.addmm(self._squared_norms(book)[None], z, book.t(), alpha=-2.0)
         return dist.argmin(dim=1)
+
+    def _book_key(self) -> tuple | None:
+        """What identifies the codebook's contents; None for tensors made in inference mode
+        (no version counter: their norms are computed afresh on every call)."""
+        book = self.codebook
+        if book.is_inference():
+            return None
+        return book.data_ptr(), book._version, book.device, book.dtype
+
+    def _squared_norms(self, book: torch.Tensor) -> torch.Tensor:
+        """``||c||^2`` of every code (float32), kept between calls: any write to the codebook
+        (load, EMA step, ``copy_``, a move) changes its version and recomputes them, except the
+        EMA step's own write, which updates the rows it changed."""
+        key = self._book_key()
+        if key is None or self._norms is None or self._norms[0] != key:
+            self._norms = (key, (book * book).sum(1))
+        return self._norms[1]
 
     def forward(self, z: torch.Tensor, update: bool = True):
         """``z`` (N, D) encoder outputs -> (quantised (N, D) with straight-through gradient,
@@ -408,9 +693,9 @@ class EMAQuantizer(nn.Module):
         if counts is None:
             counts = torch.bincount(ids, minlength=self.codebook_size).float()
         z = z.float()
-        sums = torch.zeros_like(self.ema_sum).index_add_(0, ids, z)  # (K, D)
         self.ema_count.mul_(self.decay).add_(counts, alpha=1.0 - self.decay)
-        self.ema_sum.mul_(self.decay).add_(sums, alpha=1.0 - self.decay)
+        # decay * sum + (1 - decay) * (sum of the assigned vectors), without a (K, D) temporary
+        self.ema_sum.mul_(self.decay).index_add_(0, ids, z, alpha=1.0 - self.decay)
         self.window_hits.add_(counts)
         changed = counts > 0
         self.steps_since_reset += 1
@@ -426,7 +711,13 @@ class EMAQuantizer(nn.Module):
         # Unpicked codes keep sum / count (both decayed alike); leaving them untouched
         # also keeps them free of rounding drift.
         book = self.ema_sum[changed] / self.ema_count[changed].clamp_min(1e-5)[:, None]
+        key = self._book_key()
+        current = key is not None and self._norms is not None and self._norms[0] == key
         self.codebook[changed] = book.to(self.codebook.dtype)
+        if current:
+            rows = self.codebook[changed].float()
+            self._norms[1][changed] = (rows * rows).sum(1)
+            self._norms = (self._book_key(), self._norms[1])
 
 
 # --------------------------------------------------------------------------- tokenizer
@@ -527,16 +818,27 @@ class MotionTokenizer(ModelMixin, ConfigMixin):
         """``(B, T, J, 3) -> (B * N * J, D)`` continuous encoder outputs, frame-major."""
         self._check_joints(joints)
         p = next(self.parameters())
-        x = joints.to(device=p.device, dtype=p.dtype).permute(0, 3, 1, 2)  # (B, 3, T, J)
-        z = _run_chunked(self.encoder, x, self.config.encoder_chunk_frames)  # (B, D, N, J)
+        x = joints.to(device=p.device, dtype=p.dtype)
+        if self._rows_path(x):
+            z = _run_chunked_rows(self.encoder, x.contiguous(), self.config.encoder_chunk_frames)  # (B, N, J, D)
+            return z.reshape(-1, self.config.code_dim)
+        z = _run_chunked(self.encoder, x.permute(0, 3, 1, 2), self.config.encoder_chunk_frames)  # (B, D, N, J)
         return z.permute(0, 2, 3, 1).reshape(-1, self.config.code_dim)
 
     def decode_latents(self, q: torch.Tensor, batch: int) -> torch.Tensor:
         """``(B * N * J, D)`` frame-major code vectors -> ``(B, T, J, 3)``."""
         j, d = self.config.num_joints, self.config.code_dim
-        x = q.reshape(batch, -1, j, d).permute(0, 3, 1, 2)  # (B, D, N, J)
-        y = _run_chunked(self.decoder, x, self.config.decoder_chunk_tokens)  # (B, 3, T, J)
+        x = q.reshape(batch, -1, j, d)  # (B, N, J, D)
+        if self._rows_path(x):
+            return _run_chunked_rows(self.decoder, x.contiguous(), self.config.decoder_chunk_tokens)
+        y = _run_chunked(self.decoder, x.permute(0, 3, 1, 2), self.config.decoder_chunk_tokens)  # (B, 3, T, J)
         return y.permute(0, 2, 3, 1)
+
+    def _rows_path(self, x: torch.Tensor) -> bool:
+        """Whether to run the wide CPU path (see ``GEMM_MIN_WIDTH``) rather than the modules
+        (which also serve GPUs and CPU autocast)."""
+        return (x.device.type == "cpu" and min(self.config.widths) >= GEMM_MIN_WIDTH
+                and not torch.is_autocast_enabled("cpu"))
 
     _encode_latents = encode_latents  # the earlier private names
     _decode_latents = decode_latents
