@@ -84,12 +84,15 @@ def apply_thread_policy(requested: int | None = None, environ=os.environ) -> tup
     """Choose the thread count and make torch use it, with short spinning; before torch is
     imported this goes through the environment (so its first OpenMP pool is the right
     size). A torch already running (the CLI called inside another program, e.g. a test)
-    is changed only when ``requested`` says so, through ``torch.set_num_threads``."""
+    and its environment are left alone unless ``requested`` says so (then
+    ``torch.set_num_threads``)."""
+    if "torch" in sys.modules and requested is None:  # inside another program: its choice stands
+        return sys.modules["torch"].get_num_threads(), "torch already running"
     threads, why = choose_threads(requested, environ)
     if "OMP_WAIT_POLICY" not in environ:
         environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         environ[name] = str(threads)
-    if "torch" in sys.modules and requested is not None:
+    if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
     return threads, why

@@ -159,8 +159,9 @@ def test_a_real_kill_mid_run_resumes_exactly(tmp_path, fsjd_dir, init_dir, strai
     cmd = [sys.executable, "-m", "sportanim.train", "--config", "tiny", "--data", str(fsjd_dir), "--out", str(out),
            "--init", str(init_dir), "--quiet", "--steps", "6", "--checkpoint-every", "1",
            *[f"--set={k}={v}" for k, v in SMALL.items()]]
-    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(REPO)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # bit-exact only at the same thread count: the CLI would otherwise pick the cores idle now
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while latest_checkpoint(out / "checkpoints") is None and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
