@@ -45,6 +45,7 @@ from sportanim.data.jumps import detect_jump_windows, match_windows
 from sportanim.data.pose import PoseBackendError, PoseResult
 from sportanim.data.shots import detect_cuts, match_cuts, shot_ranges
 from sportanim.data.track import track_main_athlete
+from sportanim.io.files import write_text
 from sportanim.io.video import iter_frames, open_video, write_video
 from sportanim.synth.programme import make_programme
 
@@ -430,10 +431,7 @@ def main() -> None:
             show(key)
     except PoseBackendError as error:
         report["mediapipe"] = str(error)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = args.out.with_name(f".{args.out.name}.tmp")
-    tmp_out.write_text(json.dumps(report, indent=1) + "\n")
-    os.replace(tmp_out, args.out)
+    write_text(args.out, json.dumps(report, indent=1) + "\n")
     print(f"wrote {args.out}", file=sys.stderr)
 
 

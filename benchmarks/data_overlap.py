@@ -38,6 +38,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from sportanim.io.files import write_text
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 REAL = SHARED / "skating_videos" / "towards_double_axel.mp4"
@@ -163,10 +165,7 @@ def main() -> None:
     summary = {k: report[k] for k in ("speedup_overlapped_vs_one_at_a_time", "speedup_per_round",
                                       "video_frames_per_s", "byte_identical")}
     print(json.dumps(summary, indent=1), flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = args.out.with_name(f".{args.out.name}.tmp")
-    tmp_out.write_text(json.dumps(report, indent=1) + "\n")
-    os.replace(tmp_out, args.out)
+    write_text(args.out, json.dumps(report, indent=1) + "\n")
     print(f"wrote {args.out}", file=sys.stderr)
 
 

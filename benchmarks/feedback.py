@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from sportanim.generation import Generator, ModelSpec, Sampling
+from sportanim.io.files import write_text
 from sportanim.models.pipeline import resize_cover
 from sportanim.motion.retarget import find_athlete, retarget
 from sportanim.studio import windows
@@ -193,9 +194,7 @@ def main() -> None:
               "machine": platform.processor() or platform.machine(), "load_s": round(load_s, 1),
               "motion": clip.id, "photo": "synthetic walk clip s0 #2, frame 0, 256 px",
               **measured})
-    tmp_out = out.with_suffix(".json.tmp")
-    tmp_out.write_text(json.dumps(result, indent=2) + "\n")
-    tmp_out.replace(out)
+    write_text(out, json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
 
 

@@ -25,6 +25,7 @@ import torch
 from sportanim.eval.keypoints import load_keypoint_detector
 from sportanim.eval.motion_fidelity import motion_scores
 from sportanim.generation import Generator, ModelSpec, Sampling
+from sportanim.io.files import write_text
 from sportanim.synth.world import DOMAINS, make_clip
 
 ROOT = Path(__file__).resolve().parent
@@ -73,10 +74,7 @@ def main() -> None:
     result = {"weights": str(args.weights or "shipped tiny base"), "clips": [c.id for c in clips],
               "steps": args.steps, "torch_threads": torch.get_num_threads(),
               "load_average_1min": os.getloadavg()[0], "rows": summary}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    tmp.replace(args.out)
+    write_text(args.out, json.dumps(result, indent=2) + "\n")
     print(json.dumps(summary, indent=1))
 
 

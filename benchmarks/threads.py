@@ -28,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+from sportanim.io.files import write_text
+
 ROOT = Path(__file__).resolve().parent
 POLICY_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "GOMP_SPINCOUNT", "OMP_WAIT_POLICY")
 
@@ -96,10 +98,7 @@ def main() -> None:
               "seconds": args.seconds, "workload": "tiny MV-DiT training step, batch 8, float32",
               "rows": [measure(policy, args.seconds) for policy in ("torch-default", "sportanim")]}
     result["machine"]["load_average_1min_at_end"] = os.getloadavg()[0]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    tmp.replace(args.out)
+    write_text(args.out, json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")
 
 
