@@ -94,16 +94,42 @@ def test_net_save_load_round_trip(tmp_path):
     assert net(x).shape == (2, 24, 32, 32)
     with pytest.raises(FileNotFoundError, match="not a keypoint detector folder"):
         KeypointNet.from_pretrained(tmp_path)
+    config = json.loads((tmp_path / "kp" / "config.json").read_text())
+    (tmp_path / "kp" / "config.json").write_text(json.dumps({**config, "context_frames": 99}))
+    with pytest.raises(ValueError, match="context_frames must be in"):
+        KeypointNet.from_pretrained(tmp_path / "kp")
+
+
+def test_temporal_context_stacks_neighbours_across_batches():
+    """A detector that sees neighbour frames gives every frame of a long video (batches of
+    BATCH) the same heatmaps as the frame alone with its neighbours stacked by hand."""
+    from sportanim.eval.keypoints import BATCH, HeatmapDetector, decode_heatmaps, to_input, with_context
+
+    x = torch.arange(5.0)[:, None, None, None].expand(5, 3, 2, 2)
+    stacked = with_context(x, 2)
+    assert stacked.shape == (5, 15, 2, 2)
+    assert stacked[0, ::3, 0, 0].tolist() == [0, 0, 0, 1, 2] and stacked[4, ::3, 0, 0].tolist() == [2, 3, 4, 4, 4]
+    torch.manual_seed(0)
+    net = KeypointNet(KeypointNetConfig(widths=(4, 8, 8), decoder_width=4, context_frames=1)).eval()
+    frames = np.random.default_rng(0).integers(0, 255, (BATCH + 6, 64, 64, 3), dtype=np.uint8)
+    detected = HeatmapDetector(net).detect(frames)
+    with torch.no_grad():
+        x = to_input(frames, 64)
+        for t in (0, BATCH - 1, BATCH, len(frames) - 1):
+            around = x[[max(t - 1, 0), t, min(t + 1, len(frames) - 1)]].flatten(0, 1)[None]
+            cells, _ = decode_heatmaps(net(around))
+            np.testing.assert_allclose(detected.xy[t], (cells[0].double().numpy() * 2 + 1), atol=1e-4)
 
 
 def test_training_writes_a_loadable_detector_with_its_record(tmp_path):
     config = KeypointTrainConfig(train_clips=2, eval_clips=2, frames=9, steps=2, batch=4,
-                                 net=KeypointNetConfig(widths=(4, 8, 8), decoder_width=4))
+                                 net=KeypointNetConfig(widths=(4, 8, 8), decoder_width=4, context_frames=1))
     record = train_keypoint_detector(tmp_path / "kp", config, show_progress=False)
     saved = json.loads((tmp_path / "kp" / "training.json").read_text())
     assert saved["sha256"] == record["sha256"] and saved["heldout"]["clips"] == 2
     detector = load_keypoint_detector(tmp_path / "kp")
     assert detector.sha256 == record["sha256"]["model.safetensors"]
+    assert detector.net.config.context_frames == 1 and detector.detect(np.zeros((3, 64, 64, 3), np.uint8)).xy.shape == (3, 24, 2)
     with pytest.raises(FileExistsError, match="not empty"):
         train_keypoint_detector(tmp_path / "kp", config, show_progress=False)
 

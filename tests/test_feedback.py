@@ -186,6 +186,29 @@ def test_retarget_keeps_joint_angles_and_takes_the_new_bones(jump):
     assert height == pytest.approx(np.ptp(project(other, K)[:, 1]), rel=0.02)
 
 
+def test_follow_camera_keeps_a_travelling_skater_in_view_and_the_flight_height(jump):
+    from sportanim.motion.edits import up_direction
+    from sportanim.motion.retarget import retarget
+    from sportanim.eval.motion_fidelity import inside_frame
+    from sportanim.skeleton import project
+
+    athlete = _athlete_from(make_clip(0, 5, "walk", size=(256, 256), frames=2).joints[0].astype(np.float64))
+    walk = make_clip(5, 2, "walk", size=(64, 64), frames=49)  # walks toward the camera, out of view
+    up = up_direction(walk.joints, walk.camera.extrinsics_mm())[0]
+    seen = {mode: inside_frame(project(retarget(walk.joints, athlete, mode, up).joints, athlete.intrinsics),
+                               (256, 256)).mean() for mode in ("fixed", "follow")}
+    assert seen["fixed"] < 0.8 and seen["follow"] == 1.0
+    # a jump: the pelvis's rise above its take-off (along up) is the same with the camera following
+    joints, extrinsics = jump
+    up = up_direction(joints, extrinsics)[0]
+    rise = {mode: ((retarget(joints, athlete, mode, up).joints[:, 0] - retarget(joints, athlete, mode, up).joints[0, 0])
+                   * up).sum(-1) for mode in ("fixed", "follow")}
+    np.testing.assert_allclose(rise["follow"], rise["fixed"], atol=1.0)
+    assert rise["fixed"].max() > 100  # really a flight (mm, along the per-frame up of a moving camera)
+    with pytest.raises(ValueError, match="camera"):
+        retarget(joints, athlete, "drone")
+
+
 @pytest.fixture(scope="module")
 def photo():
     """A synthetic skater rendered at 256 px (MediaPipe finds these; see the report)."""
@@ -338,6 +361,7 @@ def _feedback(root, *args):
     (("--frames", "5"), ("--frames 5", "17")),
     (("--motion", "{root}/near.npz", "--view", "90"), ("--view 90", "camera")),
     (("--out", "{root}/out/fb.gif"), ("--out", ".mp4")),
+    (("--camera", "drone"), ("--camera drone", "follow")),
 ])
 def test_feedback_refuses_bad_input_in_one_line(studio, args, words):
     result = _feedback(studio, *[a.format(root=studio) for a in args])

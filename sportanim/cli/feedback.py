@@ -23,6 +23,8 @@ def feedback(
     slow: Optional[float] = typer.Option(None, "--slow", help="Slow motion factor (2.0: half speed)."),
     mirror: bool = typer.Option(False, "--mirror", help="Mirror image: left and right, and the turns, swapped."),
     view: Optional[float] = typer.Option(None, "--view", help="Camera moved this many degrees around the skater."),
+    camera: str = typer.Option("follow", "--camera", help="follow: a tracking shot keeps the skater where they stand "
+                               "in the photo; fixed: the photo's camera stays still and the skater travels."),
     frames: Optional[int] = typer.Option(None, "--frames", help="First N frames of the edited motion (default all)."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same video."),
     steps: int = typer.Option(25, "--steps", help="Denoising steps."),
@@ -36,7 +38,7 @@ def feedback(
         say(f"[dim]note:[/] {note}")
 
     result = run(make_feedback, athlete, motion, out, data=data, weights=weights, slow=slow, mirror=mirror,
-                 view=view, frames=frames, seed=seed, steps=steps, device=device, jump=jump, show_progress=not quiet,
+                 view=view, frames=frames, seed=seed, steps=steps, device=device, jump=jump, camera=camera, show_progress=not quiet,
                  on_note=show)
     say(f"wrote {result.video}, {result.panel} and {result.report} ({result.frames} frames) "
         f"in {result.seconds:.1f} s")

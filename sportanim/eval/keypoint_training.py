@@ -80,22 +80,34 @@ def clip_camera(arrays: dict, size: tuple[int, int]) -> Camera:
     return Camera(K, extrinsics[:, :, :3].copy(), extrinsics[:, :, 3] / 1000.0, *size)
 
 
-def load_examples(root: Path, stride: int, empty_per_clip: int,
-                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Frames uint8 ``(N, H, W, 3)`` and their joints in pixels ``(N, 24, 2)`` (NaN: behind
-    the camera or, for empty-rink frames, absent) of every clip in ``root``."""
-    images, pixels = [], []
+def load_examples(root: Path, stride: int, empty_per_clip: int, rng: np.random.Generator,
+                  context: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every clip of ``root`` as training examples: frames uint8 ``(F, H, W, 3)`` (all frames
+    of the clips and of the empty-rink stretches), examples' joints in pixels ``(N, 24, 2)``
+    (NaN: behind the camera or, for empty-rink frames, absent) and their frame windows
+    ``(N, 2 context + 1)`` (indices into the frames; the clip's ends repeated)."""
+    frames, pixels, windows, count = [], [], [], 0
+    steps = np.arange(-context, context + 1)
+
+    def add(clip_frames: np.ndarray, centres: np.ndarray) -> None:
+        nonlocal count
+        frames.append(clip_frames)
+        windows.append(count + np.clip(centres[:, None] + steps, 0, len(clip_frames) - 1))
+        count += len(clip_frames)
+
     for record in fsjd.read_manifest(root):
         clip = fsjd.load_clip(root, record)
         keep = np.arange(0, record.frames, stride)
-        images.append(clip["frames"][keep])
+        add(clip["frames"], keep)
         pixels.append(project(clip["joints"], clip["intrinsics"])[keep])
         if empty_per_clip and "extrinsics" in clip:
             camera = clip_camera(clip, tuple(record.size))
-            chosen = rng.choice(record.frames, size=empty_per_clip, replace=False)
-            images.append(to_uint8(render_rink(camera[np.sort(chosen)])))
-            pixels.append(np.full((empty_per_clip, NUM_JOINTS, 2), np.nan))
-    return np.concatenate(images), np.concatenate(pixels).astype(np.float32)
+            for chosen in np.sort(rng.choice(record.frames, size=empty_per_clip, replace=False)):
+                around = np.clip(chosen + steps, 0, record.frames - 1)
+                add(to_uint8(render_rink(camera[around])), np.array([context]))
+                pixels.append(np.full((1, NUM_JOINTS, 2), np.nan))
+    return (np.concatenate(frames), np.concatenate(pixels).astype(np.float32),
+            np.concatenate(windows).astype(np.int64))
 
 
 # -------------------------------------------------------------------------- augmentation
@@ -118,8 +130,9 @@ def _random_affine(n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Te
 
 def augment(images: torch.Tensor, pixels: torch.Tensor, gen: torch.Generator
             ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images ``(B, 3, S, S)`` in [-1, 1] and joints ``(B, 24, 2)`` px -> the same, warped,
-    recoloured, blurred and noised; joints follow the warp (and swap sides on flips)."""
+    """Images ``(B, 3 k, S, S)`` in [-1, 1] (``k`` frames stacked) and joints ``(B, 24, 2)``
+    px -> the same, warped, recoloured, blurred and noised alike in all ``k`` frames; joints
+    follow the warp (and swap sides on flips)."""
     b, _, s, _ = images.shape
     theta, flip = _random_affine(b, gen)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
@@ -131,7 +144,7 @@ def augment(images: torch.Tensor, pixels: torch.Tensor, gen: torch.Generator
     moved = (q + 1.0) * (s / 2.0)
     moved[flip] = moved[flip][:, list(MIRROR)]
     u = torch.rand(b, 6, generator=gen)
-    gain = (0.8 + 0.4 * u[:, :1]) * (0.92 + 0.16 * u[:, 1:4])
+    gain = ((0.8 + 0.4 * u[:, :1]) * (0.92 + 0.16 * u[:, 1:4])).repeat(1, images.shape[1] // 3)
     out = (out + 1.0) * gain[:, :, None, None] - 1.0 + (u[:, 4:5, None, None] - 0.5) * 0.2
     soft = F.avg_pool2d(out, 3, 1, 1, count_include_pad=False)
     mix = (u[:, 5] * (u[:, 5] > 0.4))[:, None, None, None]
@@ -155,21 +168,21 @@ def target_heatmaps(pixels: torch.Tensor, size: int, sigma: float) -> torch.Tens
 # ------------------------------------------------------------------------------ training
 
 
-def _fit(net: KeypointNet, images: np.ndarray, pixels: np.ndarray, config: KeypointTrainConfig,
-         show_progress: bool) -> list[float]:
+def _fit(net: KeypointNet, images: np.ndarray, pixels: np.ndarray, windows: np.ndarray,
+         config: KeypointTrainConfig, show_progress: bool) -> list[float]:
     size = net.config.input_size
     if images.shape[1:3] != (size, size):
         raise ValueError(f"training frames are {images.shape[1:3]}, the net takes {size}x{size}")
     gen = torch.Generator().manual_seed(config.seed)
     opt = torch.optim.Adam(net.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.steps)
-    x_all, p_all = torch.from_numpy(images), torch.from_numpy(pixels)
+    x_all, p_all, w_all = torch.from_numpy(images), torch.from_numpy(pixels), torch.from_numpy(windows)
     losses = []
     net.train()
     with progress_bar("keypoint detector", config.steps, enabled=show_progress) as advance:
         for _ in range(config.steps):
-            pick = torch.randint(len(x_all), (config.batch,), generator=gen)
-            x = x_all[pick].permute(0, 3, 1, 2).float() / 127.5 - 1.0
+            pick = torch.randint(len(p_all), (config.batch,), generator=gen)
+            x = x_all[w_all[pick]].permute(0, 1, 4, 2, 3).flatten(1, 2).float() / 127.5 - 1.0
             x, p = augment(x, p_all[pick], gen)
             loss = F.mse_loss(net(x), target_heatmaps(p, size, net.config.sigma)) * 100.0
             opt.zero_grad(set_to_none=True)
@@ -207,17 +220,18 @@ def train_keypoint_detector(out: str | os.PathLike, config: KeypointTrainConfig 
         size, frames = config.net.input_size, config.frames
         render_dataset(root / "train", config.train_clips, train_seed, size, frames)
         render_dataset(root / "heldout", config.eval_clips, eval_seed, size, frames)
-        images, pixels = load_examples(root / "train", config.frame_stride, config.empty_per_clip, rng)
+        images, pixels, windows = load_examples(root / "train", config.frame_stride, config.empty_per_clip, rng,
+                                                config.net.context_frames)
         times["render_and_load_s"] = round(time.perf_counter() - start, 1)
         start = time.perf_counter()
         net = KeypointNet(config.net)
-        losses = _fit(net, images, pixels, config, show_progress)
+        losses = _fit(net, images, pixels, windows, config, show_progress)
         times["train_s"] = round(time.perf_counter() - start, 1)
         start = time.perf_counter()
         heldout = score_clips(HeatmapDetector(net.eval()), root / "heldout")
         times["heldout_s"] = round(time.perf_counter() - start, 1)
     record = {"config": asdict(config), "train_seed": train_seed, "heldout_seed": eval_seed,
-              "examples": int(len(images)), "torch_threads": torch.get_num_threads(),
+              "examples": int(len(pixels)), "torch_threads": torch.get_num_threads(),
               "final_loss": round(float(np.mean(losses[-100:])), 4), "times": times,
               "heldout": heldout["summary"], "python": platform.python_version(),
               "torch": torch.__version__, "command": command or " ".join(sys.argv)}

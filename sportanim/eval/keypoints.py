@@ -39,6 +39,7 @@ SHIPPED = Path(__file__).resolve().parent.parent / "weights" / "keypoints"
 DEFAULT_CONFIDENCE = 0.2
 BATCH = 64  # frames per forward pass: bounds memory, any size works
 MAX_INPUT_SIZE = 1024  # side frames are resized to (the shipped detector: 64)
+MAX_CONTEXT = 8  # neighbour frames each side a detector may stack
 
 
 @dataclass
@@ -76,6 +77,12 @@ class KeypointNetConfig:
     decoder_width: int = 32   # channels of the 1/2-resolution decoder stage
     num_joints: int = NUM_JOINTS
     sigma: float = 1.0        # target Gaussian's std in heatmap cells (2 px at 64)
+    context_frames: int = 0   # neighbours on each side stacked with a frame (motion tells
+                              # an arm from the torso of the same colour); 0: single frames
+
+    @property
+    def in_channels(self) -> int:
+        return 3 * (2 * self.context_frames + 1)
 
 
 def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -84,13 +91,15 @@ def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
 
 
 class KeypointNet(nn.Module):
-    """A three-level U-Net: ``(B, 3, S, S)`` in [-1, 1] -> heatmaps ``(B, J, S/2, S/2)``."""
+    """A three-level U-Net: ``(B, 3 (2c + 1), S, S)`` in [-1, 1] (a frame and its ``c`` =
+    ``context_frames`` neighbours each side, channels in time order) -> heatmaps of the middle
+    frame ``(B, J, S/2, S/2)``."""
 
     def __init__(self, config: KeypointNetConfig | None = None):
         super().__init__()
         self.config = c = config or KeypointNetConfig()
         w1, w2, w3 = c.widths
-        self.stem = nn.Sequential(_conv(3, w1, 2), _conv(w1, w1))          # 1/2
+        self.stem = nn.Sequential(_conv(c.in_channels, w1, 2), _conv(w1, w1))          # 1/2
         self.down2 = nn.Sequential(_conv(w1, w2, 2), _conv(w2, w2))        # 1/4
         self.down3 = nn.Sequential(_conv(w2, w3, 2), _conv(w3, w3))        # 1/8
         self.up2 = _conv(w3 + w2, w2)                                      # 1/4
@@ -135,6 +144,9 @@ class KeypointNet(nn.Module):
                 raise ValueError(f"{config_path} has unknown config keys {unknown}")
             config = KeypointNetConfig(**{k: tuple(v) if isinstance(v, list) else v
                                           for k, v in raw.items() if k in known})
+            if not (isinstance(config.context_frames, int) and 0 <= config.context_frames <= MAX_CONTEXT):
+                raise ValueError(f"{config_path}: context_frames must be in [0, {MAX_CONTEXT}], "
+                                 f"got {config.context_frames!r}")
             if not (isinstance(config.input_size, int) and 16 <= config.input_size <= MAX_INPUT_SIZE):
                 # every frame is resized to input_size squared before the network sees it
                 raise ValueError(f"{config_path}: input_size must be in [16, {MAX_INPUT_SIZE}], "
@@ -151,6 +163,16 @@ def to_input(frames: np.ndarray, size: int) -> torch.Tensor:
     if x.shape[-2:] != (size, size):
         x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
     return x / 127.5 - 1.0
+
+
+def with_context(x: torch.Tensor, context: int) -> torch.Tensor:
+    """Frames ``(T, 3, S, S)`` -> ``(T, 3 (2 context + 1), S, S)``: each frame with its
+    ``context`` neighbours either side (the first and last frames repeated at the ends)."""
+    if context == 0:
+        return x
+    t = len(x)
+    index = (torch.arange(t)[:, None] + torch.arange(-context, context + 1)[None]).clamp(0, max(t - 1, 0))
+    return x[index].flatten(1, 2)
 
 
 def decode_heatmaps(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -193,10 +215,12 @@ class HeatmapDetector:
     def detect(self, frames: np.ndarray) -> Keypoints2D:
         frames = check_video(frames)
         t, h, w, _ = frames.shape
-        size = self.net.config.input_size
+        size, context = self.net.config.input_size, self.net.config.context_frames
         xy, conf = [], []
         for i in range(0, t, BATCH):
-            cells, peak = decode_heatmaps(self.net(to_input(frames[i:i + BATCH], size)))
+            lo, hi = max(i - context, 0), min(i + BATCH + context, t)  # the batch and its neighbours
+            x = with_context(to_input(frames[lo:hi], size), context)[i - lo:i - lo + min(BATCH, t - i)]
+            cells, peak = decode_heatmaps(self.net(x))
             xy.append(cells)
             conf.append(peak)
         cells = torch.cat(xy).double().numpy() if t else np.zeros((0, NUM_JOINTS, 2))

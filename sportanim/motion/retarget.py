@@ -14,6 +14,11 @@ standing where they stand in the photo.
    leg-length ratio (feet stay on the ice) and placed in the photo's camera (NLF's FOV-55
    camera of the photo size) where the athlete stands: at the depth at which the first
    frame's projected height matches the athlete's in the photo, on the ray of their pelvis.
+3. The camera: ``follow`` (default) travels with the skater like a tracking shot, so a motion
+   that crosses the rink stays where the athlete stands in the photo: the root's travel along
+   the ice, smoothed over ``FOLLOW_SECONDS`` (the camera does not copy every sway of the
+   hips), is taken out; height (a jump's flight) and turns stay. ``fixed``: the photo's
+   camera stays still and the skater travels as the motion does, out of view if it goes far.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ _CHAIN = ("left_ankle", "left_knee", "left_hip", "pelvis", "spine1", "spine2", "
 _LEG = (("left_hip", "left_knee"), ("left_knee", "left_ankle"), ("right_hip", "right_knee"),
         ("right_knee", "right_ankle"))
 PELVIS = JOINT_INDEX["pelvis"]
+CAMERAS = ("follow", "fixed")
+FOLLOW_SECONDS = 0.5  # std of the Gaussian the followed path is smoothed by: about a stride
 
 
 @dataclass(frozen=True)
@@ -163,22 +170,53 @@ def leg_length(bones: np.ndarray) -> float:
     return float(np.mean([bones[index[JOINT_INDEX[c]]] for _, c in _LEG]) * 2.0)
 
 
-def retarget(joints: np.ndarray, athlete: Athlete) -> Retargeted:
-    """``joints`` ``(T, 24, 3)`` mm (any camera) as done by ``athlete``, in the photo's camera."""
-    from sportanim.motion.edits import check_joints
+def retarget(joints: np.ndarray, athlete: Athlete, camera: str = "follow", up: np.ndarray | None = None,
+             fps: float = 30.0) -> Retargeted:
+    """``joints`` ``(T, 24, 3)`` mm (any camera) as done by ``athlete``, in the photo's camera.
+    ``camera``: ``follow`` (a tracking shot keeps the skater where they stand) or ``fixed``;
+    ``up``: world up in the motion's camera, ``(3,)`` or per frame ``(T, 3)`` (default:
+    estimated from the feet); ``fps``: the motion's frame rate (the follow's smoothing)."""
+    from sportanim.motion.edits import check_joints, up_direction
 
+    if camera not in CAMERAS:
+        raise ValueError(f"camera {camera!r}: choose from {', '.join(CAMERAS)}")
     j = check_joints(joints, 1)
     source_bones = bone_lengths(j).mean(axis=0)
     scale = leg_length(athlete.bones) / leg_length(source_bones)
     body = with_bones(j, athlete.bones)
     relative = body - body[:, PELVIS:PELVIS + 1]
     path = scale * (j[:, PELVIS] - j[0, PELVIS])  # the root's travel, from frame 0
+    params = {"camera": camera}
+    if camera == "follow" and len(j) > 1:
+        if up is None:
+            up = up_direction(j)[0]
+        taken = followed_travel(path, np.broadcast_to(np.asarray(up, np.float64), path.shape), fps)
+        path = path - taken
+        params["followed_mm"] = round(float(np.linalg.norm(taken, axis=-1).max()), 1)
     posed = relative + path[:, None, :]  # frame 0's pelvis at the origin
     depth, anchor = _placement(posed[0], athlete)
     moved = posed + anchor
     return Retargeted(moved.astype(np.float32), {
         "athlete_height_m": round(athlete.height_m, 3), "path_scale": round(scale, 4),
-        "depth_mm": round(depth, 1), "root_mm": [round(float(v), 1) for v in anchor]})
+        "depth_mm": round(depth, 1), "root_mm": [round(float(v), 1) for v in anchor], **params})
+
+
+def followed_travel(path: np.ndarray, up: np.ndarray, fps: float) -> np.ndarray:
+    """What a tracking camera takes out of a root ``path`` ``(T, 3)`` (from its first frame):
+    the travel along the ice (``up`` ``(T, 3)`` unit, the part along it kept), smoothed by a
+    Gaussian of ``FOLLOW_SECONDS`` (ends held), less its value at frame 0 so the first frame
+    stays where the athlete stands; nothing along ``up``."""
+    unit = up / np.linalg.norm(up, axis=-1, keepdims=True)
+    along_ice = path - (path * unit).sum(-1, keepdims=True) * unit
+    sigma = FOLLOW_SECONDS * fps
+    radius = int(np.ceil(3 * sigma))
+    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    kernel /= kernel.sum()
+    padded = np.pad(along_ice, ((radius, radius), (0, 0)), mode="edge")
+    smooth = np.stack([np.convolve(padded[:, k], kernel, mode="valid") for k in range(3)], -1)
+    taken = smooth - smooth[0]
+    # a tilting camera's up varies: what is taken must not touch the height in any frame
+    return taken - (taken * unit).sum(-1, keepdims=True) * unit
 
 
 def _placement(first: np.ndarray, athlete: Athlete, iterations: int = 3) -> tuple[float, np.ndarray]:

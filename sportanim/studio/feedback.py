@@ -31,6 +31,7 @@ DEFAULT_OVERLAP = 12  # frames shared by consecutive windows (3 latent frames of
 # from the photo: the last window starts 17 (of 255) from it against 9 for the first.
 DEFAULT_REFERENCE = "photo"
 DEFAULT_BLEND = "latent"
+OUT_OF_VIEW_NOTE = 0.05  # share of driving joints outside the frame worth telling the user
 DEFAULT_WINDOW = 49  # when the weights folder does not say (MTVCrafter's)
 MOTION_FIDELITY_NOTE = ("motion_fidelity: PCK/AKD of the synthetic-world keypoint detector against the driving "
                         "joints (sportanim.eval.motion_fidelity); on real photos it is only indicative")
@@ -68,10 +69,11 @@ def output_paths(out: Path) -> tuple[Path, Path, Path]:
 
 
 def check_options(out: Path, slow: float | None, view: float | None, frames: int | None, steps: int,
-                  overlap: int, reference: str, blend: str) -> None:
+                  overlap: int, reference: str, blend: str, camera: str = "follow") -> None:
     """Refuse bad options before any work (one line each, naming the flag)."""
     from sportanim.generation import check_output
     from sportanim.motion.edits import MAX_SLOW
+    from sportanim.motion.retarget import CAMERAS
     from sportanim.studio.windows import BLENDS, REFERENCES
 
     check_output(Path(out), None)
@@ -90,6 +92,8 @@ def check_options(out: Path, slow: float | None, view: float | None, frames: int
         raise ValueError(f"blend {blend!r}: choose from {BLENDS}")
     if overlap < 1:
         raise ValueError(f"overlap {overlap}: must be >= 1 frame")
+    if camera not in CAMERAS:
+        raise ValueError(f"--camera {camera}: choose from {', '.join(CAMERAS)}")
 
 
 def model_window(weights: Path | None) -> int:
@@ -126,8 +130,8 @@ def read_motion(motion: str, data: Path | None):
 
 
 def edit_motion(joints: np.ndarray, extrinsics, slow: float | None, mirror: bool,
-                view: float | None) -> tuple[np.ndarray, list[dict]]:
-    """The edits in their order (view, mirror, slow) -> (joints, [edit records])."""
+                view: float | None) -> tuple[np.ndarray, np.ndarray | None, list[dict]]:
+    """The edits in their order (view, mirror, slow) -> (joints, extrinsics, [edit records])."""
     from sportanim.motion import edits
 
     done = []
@@ -142,22 +146,25 @@ def edit_motion(joints: np.ndarray, extrinsics, slow: float | None, mirror: bool
             result = edits.slow(joints, slow, extrinsics=extrinsics)
         joints, extrinsics = result.joints, result.extrinsics
         done.append({"edit": result.name, **result.params})
-    return joints, done
+    return joints, extrinsics, done
 
 
 def make_feedback(athlete_photo, motion, out, *, data=None, weights=None, slow: float | None = None,
                   mirror: bool = False, view: float | None = None, frames: int | None = None, seed: int = 0,
                   steps: int = 25, guidance: float = 3.0, height_m: float | None = None,
                   overlap: int = DEFAULT_OVERLAP, reference: str = DEFAULT_REFERENCE, blend: str = DEFAULT_BLEND,
-                  device: str = "auto", generator=None, jump: str | None = None, show_progress: bool = True,
-                  on_note=None) -> FeedbackResult:
+                  device: str = "auto", generator=None, jump: str | None = None, camera: str = "follow",
+                  show_progress: bool = True, on_note=None) -> FeedbackResult:
     """A feedback video of the athlete in ``athlete_photo`` (a file, or uint8 RGB array) doing
     ``motion`` (a motion file, or an FSJD clip id of ``data``; or None and ``jump``, an ISU
     element such as "3Lz" sampled by the shipped jump generator with ``seed``), edited: ``view`` degrees
-    around the skater, ``mirror``ed, ``slow``ed down; its first ``frames`` frames (default all).
+    around the skater, ``mirror``ed, ``slow``ed down; its first ``frames`` frames (default all);
+    ``camera``: ``follow`` (a tracking shot: the skater stays where they stand in the photo) or
+    ``fixed`` (the photo's camera; the motion's travel kept).
     Writes OUT.mp4, OUT.panel.mp4 and OUT.json (module notes). ``generator``: an already
     loaded ``Generator`` (else ``weights`` is loaded once)."""
     from sportanim.generation import DEFAULT_FPS, Generator, ModelSpec, Sampling, read_image
+    from sportanim.motion.edits import up_direction
     from sportanim.motion.retarget import find_athlete, retarget
     from sportanim.studio import windows
 
@@ -170,7 +177,7 @@ def make_feedback(athlete_photo, motion, out, *, data=None, weights=None, slow: 
 
     # 1. Options and inputs, before any model is loaded
     out = Path(out)
-    check_options(out, slow, view, frames, steps, overlap, reference, blend)
+    check_options(out, slow, view, frames, steps, overlap, reference, blend, camera)
     window = generator.num_frames if generator is not None else model_window(weights)
     if frames is not None and frames < window:
         raise ValueError(f"--frames {frames}: at least {window} (the model's window); longer motions are "
@@ -184,16 +191,18 @@ def make_feedback(athlete_photo, motion, out, *, data=None, weights=None, slow: 
         joints, extrinsics, fps = _sampled_jump(jump, seed, note)
     else:
         joints, extrinsics, fps = read_motion(motion, data) if not isinstance(motion, np.ndarray) else (motion, None, None)
-    joints, edit_log = edit_motion(joints, extrinsics, slow, mirror, view)
+    joints, extrinsics, edit_log = edit_motion(joints, extrinsics, slow, mirror, view)
     if frames is not None:
         if frames > len(joints):
             raise ValueError(f"--frames {frames}: the (edited) motion has {len(joints)} frames")
         joints = joints[:frames]
+        extrinsics = None if extrinsics is None else extrinsics[:frames]
     stamp = time.perf_counter()
     athlete = find_athlete(photo, photo_name, height_m)
     for text in athlete.notes:
         note(text)
-    driving = retarget(joints, athlete)
+    up = up_direction(joints, extrinsics)[0] if len(joints) > 1 else None
+    driving = retarget(joints, athlete, camera, up, fps or DEFAULT_FPS)
     timings["athlete_s"] = time.perf_counter() - stamp
 
     # 2. The model, once
@@ -204,6 +213,7 @@ def make_feedback(athlete_photo, motion, out, *, data=None, weights=None, slow: 
     timings["load_s"] = time.perf_counter() - stamp
     height, width = generator.size
     mean, std = _stats(generator, driving.joints, note)
+    _note_out_of_view(driving.joints, _output_camera(athlete, width, height), (width, height), camera, note)
 
     # 3. Windows
     plan = windows.plan_windows(len(driving.joints), generator.num_frames, overlap, generator.temporal_factor)
@@ -267,6 +277,17 @@ def _stats(generator, joints: np.ndarray, note):
         return generator.mean, generator.std
     note("joint statistics computed from this motion alone (the weights carry none)")
     return motion_stats(joints)
+
+
+def _note_out_of_view(joints: np.ndarray, camera: np.ndarray, size: tuple[int, int], mode: str, note) -> None:
+    """A note when more than ``OUT_OF_VIEW_NOTE`` of the driving joints fall outside the frame."""
+    from sportanim.eval.motion_fidelity import inside_frame
+    from sportanim.skeleton import project
+
+    outside = 1.0 - float(inside_frame(project(joints, camera), size).mean())
+    if outside > OUT_OF_VIEW_NOTE:
+        hint = "; --camera follow keeps the skater in view" if mode == "fixed" else ""
+        note(f"{outside:.0%} of the driving joints fall outside the frame{hint}")
 
 
 def _output_camera(athlete, width: int, height: int) -> np.ndarray:
