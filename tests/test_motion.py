@@ -113,6 +113,38 @@ def test_tiny_generator_trains_and_samples_valid_motions(tiny_generator, tmp_pat
     assert np.array_equal(again[1].joints, motions[1].joints)  # seeded
 
 
+def test_jump_tokenizer_trains_in_the_canonical_camera_and_the_generator_carries_it(jump_dir, tmp_path):
+    import shutil
+
+    from sportanim import fsjd
+    from sportanim.motion.generator import GeneratorConfig
+    from sportanim.motion.sampling import load_generator, sample_jump
+    from sportanim.motion.tokenizer_training import train_jump_tokenizer
+    from sportanim.motion.tokens import FrozenTokenizer
+    from sportanim.motion.training import train_motion_generator
+
+    record = train_jump_tokenizer([jump_dir], tmp_path / "tok", steps=2, show_progress=False, command="test")
+    assert record["clips"] == 24 and record["frames"] == 49 and record["steps"] == 2
+    canonical = fsjd.read_manifest(tmp_path / "tok" / "canonical")
+    assert len(canonical) == 24 and {r.source["camera"] for r in canonical} == {"canonical"}
+    clips = load_jump_clips([jump_dir])
+    stored = np.load(tmp_path / "tok" / "canonical" / canonical[0].joints)["joints"]
+    np.testing.assert_allclose(stored, frames.world_to_canonical(clips[0].world), atol=1e-3)  # what the generator sees
+    tok = FrozenTokenizer(tmp_path / "tok" / "tokenizer")
+    assert tok.encode(stored[None]).shape == (1, tok.token_frames(49) * 24)
+    with pytest.raises(FileExistsError, match="--resume"):
+        train_jump_tokenizer([jump_dir], tmp_path / "tok", steps=2, show_progress=False)
+    # the generator keeps its own copy of that tokenizer: the folder moves as one
+    cfg = GeneratorConfig(width=32, depth=1, heads=4, token_width=8)
+    train_motion_generator([jump_dir], tmp_path / "gen", steps=2, batch_size=4, config=cfg,
+                           tokenizer=tmp_path / "tok" / "tokenizer", show_progress=False)
+    shutil.rmtree(tmp_path / "tok")
+    shutil.move(tmp_path / "gen", tmp_path / "moved")
+    model, loaded = load_generator(tmp_path / "moved")
+    assert loaded.sha256 == tok.sha256
+    assert sample_jump("2A", count=1, seed=0, weights=tmp_path / "moved", steps=2, size=64)[0].joints.shape == (49, 24, 3)
+
+
 def test_guidance_scale_one_is_the_conditional_model():
     from sportanim.motion.generator import GeneratorConfig, JumpCondition, JumpGenerator
 
@@ -151,7 +183,7 @@ def test_classifier_learns_synthetic_clips(jump_dir):
     (["sample", "--jump", "3Lz", "--height", "2.5", "--out", "{tmp}/m.npz"], "outside 1.2-2.1"),
     (["sample", "--jump", "3Lz", "--out", "{tmp}/no/such/m.npz"], "does not exist"),
     (["classify", "{tmp}/nothing.npz"], "no such motion"),
-    (["train", "--data", "{tmp}", "--out", "{tmp}/run", "--model", "vae"], "generator or classifier"),
+    (["train", "--data", "{tmp}", "--out", "{tmp}/run", "--model", "vae"], "generator, classifier or tokenizer"),
 ])
 def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, args, words):
     from typer.testing import CliRunner

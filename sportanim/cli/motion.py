@@ -25,16 +25,30 @@ def _command() -> str:
 def train_command(
     data: List[Path] = typer.Option(..., "--data", help="FSJD folder(s) with jump clips (synthetic, FS-Jump3D imports)."),
     out: Path = typer.Option(..., "--out", help="Output folder for the trained weights."),
-    model: str = typer.Option("generator", "--model", help="generator | classifier."),
-    steps: int = typer.Option(2000, "--steps", help="Optimiser steps."),
+    model: str = typer.Option("generator", "--model", help="generator | classifier | tokenizer (the 4DMoT fine-tuned "
+                              "on the jumps in the generator's canonical camera; give it to --tokenizer)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Optimiser steps (default: generator 2000, "
+                                        "classifier 2000, tokenizer 4000)."),
     batch_size: int = typer.Option(32, "--batch-size", help="Clips per step (generator)."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same weights."),
-    tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="Frozen tokenizer: a pipeline weights folder or a tokenizer export (default: the shipped tiny base)."),
+    tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="Generator: the frozen tokenizer, a pipeline weights "
+                                             "folder or a tokenizer export such as RUN/tokenizer of --model tokenizer "
+                                             "(default: the shipped tiny base). Tokenizer: the one to start from."),
+    resume: bool = typer.Option(False, "--resume", help="Tokenizer: continue a cut-off run in --out."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing non-empty --out."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
-    """Train the jump generator (masked transformer over frozen 4DMoT codes) or the jump classifier."""
-    if model == "generator":
+    """Train the jump generator (masked transformer over frozen 4DMoT codes), the jump classifier, or the
+    4DMoT tokenizer for jumps."""
+    steps = steps if steps is not None else (4000 if model == "tokenizer" else 2000)
+    if model == "tokenizer":
+        from sportanim.motion.tokenizer_training import train_jump_tokenizer
+
+        record = run(train_jump_tokenizer, data, out, steps=steps, seed=seed, init=tokenizer, resume=resume,
+                     overwrite=overwrite, show_progress=not quiet, command=_command())
+        say(f"wrote the jump tokenizer to {out / 'tokenizer'}: {record['clips']} clips, {record['seconds']} s; "
+            f"next: sportanim motion train --tokenizer {out / 'tokenizer'} ...")
+    elif model == "generator":
         from sportanim.motion.training import train_motion_generator
 
         record = run(train_motion_generator, data, out, seed=seed, steps=steps, batch_size=batch_size,
@@ -48,7 +62,7 @@ def train_command(
                      show_progress=not quiet, command=_command())
         say(f"wrote the jump classifier to {out}: {record['clips']} clips, {record['seconds']} s")
     else:
-        run(_refuse, f"--model must be generator or classifier, got {model!r}")
+        run(_refuse, f"--model must be generator, classifier or tokenizer, got {model!r}")
 
 
 def _refuse(message: str) -> None:

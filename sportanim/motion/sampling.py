@@ -72,7 +72,8 @@ def load_generator(weights: str | Path | None = None) -> tuple[JumpGenerator, Fr
 
     model = JumpGenerator.from_pretrained(weights or SHIPPED)
     ref = model.config.tokenizer
-    folder = TINY_BASE if ref.get("folder") == "shipped" else Path(ref["folder"])
+    # "shipped": the tiny base's; else a folder, relative to the generator's (its own copy)
+    folder = TINY_BASE if ref.get("folder") == "shipped" else Path(weights or SHIPPED) / ref["folder"]
     tok = FrozenTokenizer(folder)
     if ref.get("sha256") and ref["sha256"] != tok.sha256:
         raise ValueError(f"{weights or SHIPPED} was trained on a different tokenizer than {folder} "

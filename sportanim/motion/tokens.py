@@ -27,12 +27,24 @@ class FrozenTokenizer:
         if not (tok_dir / WEIGHTS_NAME).is_file() or not (folder / fsjd.STATS_NAME).is_file():
             raise FileNotFoundError(f"{folder} is not a tokenizer folder: need {tok_dir / WEIGHTS_NAME} and "
                                     f"{folder / fsjd.STATS_NAME} (a pipeline weights folder or a tokenizer export)")
-        self.folder = folder
+        self.folder, self.tokenizer_dir = folder, tok_dir
         self.model = MotionTokenizer.from_pretrained(tok_dir, device=device)
         self.model.requires_grad_(False)
         mean, std = read_joint_stats(folder)
         self.mean, self.std = mean.astype(np.float32), std.astype(np.float32)
         self.sha256 = hashlib.sha256((tok_dir / WEIGHTS_NAME).read_bytes()).hexdigest()
+
+    def copy_to(self, dest: str | Path) -> Path:
+        """Write this tokenizer as a self-contained export at ``dest`` (weights, config, stats)."""
+        import shutil
+
+        dest = Path(dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        for item in self.tokenizer_dir.iterdir():
+            if item.is_file() and item.suffix in (".json", ".safetensors"):
+                shutil.copy2(item, dest / item.name)
+        shutil.copy2(self.folder / fsjd.STATS_NAME, dest / fsjd.STATS_NAME)
+        return dest
 
     @property
     def codebook_size(self) -> int:

@@ -1,7 +1,8 @@
 """Train the jump generator: jump clips -> canonical camera -> frozen 4DMoT ids -> masked
 token modelling. ``train_motion_generator(data_dirs, out)`` writes a loadable folder:
-``config.json`` + ``model.safetensors`` (:class:`JumpGenerator`) and ``record.json`` (data,
-command, seed, wall time, losses, sha256 of the weights and of the tokenizer they fit)."""
+``config.json`` + ``model.safetensors`` (:class:`JumpGenerator`), ``record.json`` (data,
+command, seed, wall time, losses, sha256 of the weights and of the tokenizer they fit) and
+``tokenizer/``, a copy of the frozen tokenizer, so the folder moves as one."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from sportanim.motion.tokens import FrozenTokenizer
 from sportanim.progress import progress_bar
 
 RECORD_NAME = "record.json"
+TOKENIZER_DIR = "tokenizer"  # the frozen tokenizer's copy inside a generator folder
 
 
 def default_tokenizer() -> Path:
@@ -69,7 +71,7 @@ def train_motion_generator(data_dirs, out, seed: int = 0, steps: int = 2000, bat
     base = config or GeneratorConfig()
     cfg = GeneratorConfig(**{**base.__dict__, "codebook_size": tok.codebook_size,
                              "token_frames": tok.token_frames(lengths.pop()),
-                             "tokenizer": _tokenizer_ref(tok)})
+                             "tokenizer": {"folder": TOKENIZER_DIR, "sha256": tok.sha256}})
     model = JumpGenerator(cfg).train()
     optim = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.01)
     warmup = min(100, steps // 10 + 1)
@@ -102,16 +104,7 @@ def train_motion_generator(data_dirs, out, seed: int = 0, steps: int = 2000, bat
     }
     with atomic_dir(out, overwrite=overwrite) as tmp:
         model.save_pretrained(tmp)
+        tok.copy_to(tmp / TOKENIZER_DIR)
         record["sha256"] = {WEIGHTS_NAME: hashlib.sha256((tmp / WEIGHTS_NAME).read_bytes()).hexdigest()}
         (tmp / RECORD_NAME).write_text(json.dumps(record, indent=2) + "\n")
     return record
-
-
-def _tokenizer_ref(tok: FrozenTokenizer) -> dict:
-    """Where the tokenizer lives: ``"shipped"`` for the package's tiny base (so the shipped
-    generator moves with the package), else its absolute path; plus its weights' sha256."""
-    from sportanim.weights import TINY_BASE
-
-    folder = tok.folder.resolve()
-    where = "shipped" if folder == TINY_BASE.resolve() else str(folder)
-    return {"folder": where, "sha256": tok.sha256}
