@@ -112,7 +112,7 @@ def generations(port: int, pid: int, photo: Path, count: int, steps: int) -> lis
     for k in range(count):
         begun = time.perf_counter()
         panel, files, info = client.predict(handle_file(str(photo)), "ISU element", "2A", None, 1.0, False, 0, 0, k,
-                                            steps, api_name="/generate")
+                                            steps, True, api_name="/generate")
         seconds = time.perf_counter() - begun
         row = {"generation": k + 1, "seconds": round(seconds, 2), "rss_mb": round(rss_mb(pid), 1),
                "files": len(files)}

@@ -61,9 +61,11 @@ def test_handler_makes_the_panel_files_and_info(studio, service):
     assert video.shape == (49, 32, 96, 3)  # a sampled 2A, skeleton | generated | overlay
     report = json.loads(Path(next(f for f in files if f.endswith(".json"))).read_text())
     assert [e["edit"] for e in report["edits"]] == ["mirror"] and report["sampling"]["seeds"][0] == 3
+    assert report["retarget"]["camera"] == "follow"
     assert "jump 2A" in info and "PCK" in info and "AKD" in info and "generation" in info
-    second = service.handle(**request(root))
+    second = service.handle(**request(root), follow=False)
     assert Path(second[0]).parent != Path(panel).parent
+    assert json.loads(Path(second[1][1]).read_text())["retarget"]["camera"] == "fixed"
 
 
 def test_handler_reports_progress_stages(studio, service):
@@ -176,9 +178,9 @@ def test_a_second_user_waits_in_the_queue(studio, tmp_path):
     page.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        args = [handle_file(str(root / "athlete.png")), web.ELEMENT_SOURCE, "2A", None, 1.0, False, 0, 0]
-        first = client.submit(*args, 0, 5, api_name="/generate")
-        second = client.submit(*args, 1, 1, api_name="/generate")
+        args = [handle_file(str(root / "athlete.png")), web.ELEMENT_SOURCE, "2A", None, 1.0, False, 0, 0]  # then seed, steps, follow
+        first = client.submit(*args, 0, 5, True, api_name="/generate")
+        second = client.submit(*args, 1, 1, True, api_name="/generate")
         seen = set()
         while not (first.done() and second.done()):  # either may reach the queue first
             for job in (first, second):

@@ -77,20 +77,22 @@ class FeedbackService:
         self.run_dir.mkdir(parents=True, exist_ok=True)
 
     def handle(self, photo, source: str, element: str | None, clip: str | None, slow: float, mirror: bool,
-               view: float, frames: float, seed: float, steps: float = 25, progress=None):
+               view: float, frames: float, seed: float, steps: float = 25, follow: bool = True, progress=None):
         """One Generate click -> (panel video, [files to download], info markdown). ``slow`` 1,
         ``view`` 0 and ``frames`` 0 mean "no such edit"; user errors raise ``gr.Error``."""
         import gradio as gr
 
         try:
-            return self._generate(photo, source, element, clip, slow, mirror, view, frames, seed, steps, progress)
+            return self._generate(photo, source, element, clip, slow, mirror, view, frames, seed, steps, follow,
+                                  progress)
         except (ValueError, OSError) as error:
             raise gr.Error(_readable(str(error), photo), print_exception=False) from None
 
-    def _generate(self, photo, source, element, clip, slow, mirror, view, frames, seed, steps, progress):
+    def _generate(self, photo, source, element, clip, slow, mirror, view, frames, seed, steps, follow, progress):
         from sportanim.studio.feedback import make_feedback
 
         options = self._options(photo, source, element, clip, slow, mirror, view, frames, seed, steps)
+        options["camera"] = "follow" if follow else "fixed"
         step = _stages(progress)
         step("reading the photo and the motion")
         folder = self._request_folder()
@@ -258,9 +260,9 @@ def build_app(weights=None, data=None, device: str = "auto", *, generator=None, 
     service = FeedbackService(generator, run_dir, data, weights)
     samples = render_samples(run_dir / "samples")
 
-    def generate(photo, source, element, clip, slow, mirror, view, frames, seed, steps,
+    def generate(photo, source, element, clip, slow, mirror, view, frames, seed, steps, follow=True,
                  progress=gr.Progress(track_tqdm=True)):
-        return service.handle(photo, source, element, clip, slow, mirror, view, frames, seed, steps, progress)
+        return service.handle(photo, source, element, clip, slow, mirror, view, frames, seed, steps, follow, progress)
 
     # no analytics: the page runs offline and handles photos of people
     with gr.Blocks(title="sportanim feedback", delete_cache=(3600, 3600), analytics_enabled=False) as page:
@@ -280,6 +282,8 @@ def build_app(weights=None, data=None, device: str = "auto", *, generator=None, 
                     mirror = gr.Checkbox(False, label="Mirror (left and right swapped)")
                     view = gr.Slider(-180, 180, value=0, step=5, label="View: camera moved by (degrees)")
                     frames = gr.Slider(0, 300, value=0, step=1, label="Frames (0 = all)")
+                    follow = gr.Checkbox(True, label="Camera follows the skater (else the photo's camera stays still)",
+                                         elem_id="follow")
                 with gr.Row():
                     seed = gr.Number(0, label="Seed", precision=0, minimum=0)
                     steps = gr.Slider(1, 50, value=25, step=1, label="Denoising steps")
@@ -288,7 +292,7 @@ def build_app(weights=None, data=None, device: str = "auto", *, generator=None, 
                 panel = gr.Video(label="Skeleton | generated | overlay", autoplay=True, loop=True, elem_id="panel")
                 files = gr.File(label="Download (video, report, panel)", file_count="multiple", elem_id="files")
                 info = gr.Markdown(elem_id="info")
-        button.click(generate, [photo, source, element, clip, slow, mirror, view, frames, seed, steps],
+        button.click(generate, [photo, source, element, clip, slow, mirror, view, frames, seed, steps, follow],
                      [panel, files, info], api_name="generate")
     page.queue(default_concurrency_limit=1)
     page.service = service  # for tests and the benchmark: the handler and its run folder
