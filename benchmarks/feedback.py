@@ -14,7 +14,8 @@ does a feedback video take?
 2. Fidelity: does the feedback video perform its (edited) motion? ``make_feedback`` on four
    synthetic motions (two jumps, two daily), 49 frames, each edit alone (none, ``slow 2``,
    ``mirror``, ``view 30``, ``view 90``, and for jumps air time x1.3 by
-   ``sportanim.motion.edits.scale_flight``), with the photo of the motion's own athlete (its
+   ``sportanim.motion.edits.scale_flight``) with the default following camera, and no edit
+   with ``--camera fixed`` (the photo's camera), with the photo of the motion's own athlete (its
    clip's first frame at 256 px) and cross-drive (another clip's athlete). The score is the
    report's own ``motion_fidelity`` (PCK@0.1 of the body size, AKD) against the driving joints;
    beside it, the same video against those joints shuffled in time (the floor of a video that
@@ -43,6 +44,7 @@ import torch
 from sportanim.generation import Generator, ModelSpec, Sampling
 from sportanim.io.files import write_text
 from sportanim.models.pipeline import resize_cover
+from sportanim.motion.edits import up_direction
 from sportanim.motion.retarget import find_athlete, retarget
 from sportanim.studio import windows
 from sportanim.studio.feedback import make_feedback
@@ -51,13 +53,15 @@ from sportanim.synth.world import make_clip
 ROOT = Path(__file__).resolve().parent
 
 
-def seams(generator: Generator, photo: np.ndarray, joints: np.ndarray, steps: int, overlap: int) -> list[dict]:
+def seams(generator: Generator, photo: np.ndarray, joints: np.ndarray, extrinsics: np.ndarray, steps: int,
+          overlap: int) -> list[dict]:
     athlete = find_athlete(photo)
     mean, std = generator.mean, generator.std
     height, width = generator.size
     rows = []
     for total in (97, 145):
-        driving = retarget(joints[:total], athlete).joints
+        up = up_direction(joints[:total], extrinsics[:total])[0]
+        driving = retarget(joints[:total], athlete, "follow", up).joints  # as make_feedback does
         plan = windows.plan_windows(total, generator.num_frames, overlap, generator.temporal_factor)
         padded = windows.pad_motion(driving, plan.padded)
         for reference in windows.REFERENCES:
@@ -83,7 +87,8 @@ def seams(generator: Generator, photo: np.ndarray, joints: np.ndarray, steps: in
 
 
 FIDELITY_MOTIONS = ((5, 0, "lutz"), (5, 1, "axel"), (5, 2, "walk"), (5, 3, "dance_step"))
-FIDELITY_EDITS = ({}, {"slow": 2.0}, {"mirror": True}, {"view": 30.0}, {"view": 90.0}, {"air_time": 1.3})
+FIDELITY_EDITS = ({}, {"camera": "fixed"}, {"slow": 2.0}, {"mirror": True}, {"view": 30.0}, {"view": 90.0},
+                  {"air_time": 1.3})
 
 
 def _motion_file(folder: Path, clip, edit: dict) -> Path:
@@ -181,7 +186,7 @@ def main() -> None:
         parts = set(args.parts.split(","))
         measured = {}
         if "seams" in parts:
-            measured["seams"] = seams(generator, photo, clip.joints, args.steps, args.overlap)
+            measured["seams"] = seams(generator, photo, clip.joints, clip.camera.extrinsics_mm(), args.steps, args.overlap)
         if "fidelity" in parts:
             measured["fidelity"] = fidelity(generator, args.steps, folder)
         if "speed" in parts:

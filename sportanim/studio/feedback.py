@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 
 DEFAULT_OVERLAP = 12  # frames shared by consecutive windows (3 latent frames of CogVideoX's VAE)
-# Measured in benchmarks/feedback.py (tiny base, 97 / 145 frames): the photo as every window's
-# reference with latent blending seams 1.14 / 1.16 (target <= 1.5; pixel cross-fade 1.43 / 1.38,
-# hard cut 2.08 / 1.99). Carrying the last frame seams less (0.75 / 0.92) but the athlete drifts
-# from the photo: the last window starts 17 (of 255) from it against 9 for the first.
+# Measured in benchmarks/feedback.py (tiny base, 97 / 145 frames, following camera): the photo as every
+# window's reference with latent blending seams 0.90 / 1.01 (target <= 1.5; pixel cross-fade 1.07 / 1.14,
+# hard cut 1.59 / 1.65). Carrying the last frame seams no less (0.93 / 1.08) and the athlete drifts from
+# the photo: the last window starts 16.4 (of 255) from it at 145 frames against 14.4.
 DEFAULT_REFERENCE = "photo"
 DEFAULT_BLEND = "latent"
 OUT_OF_VIEW_NOTE = 0.05  # share of driving joints outside the frame worth telling the user
