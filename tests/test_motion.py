@@ -3,6 +3,8 @@ classifier and the ``sportanim motion`` commands (tiny seeded models, seconds ea
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -143,6 +145,14 @@ def test_jump_tokenizer_trains_in_the_canonical_camera_and_the_generator_carries
     model, loaded = load_generator(tmp_path / "moved")
     assert loaded.sha256 == tok.sha256
     assert sample_jump("2A", count=1, seed=0, weights=tmp_path / "moved", steps=2, size=64)[0].joints.shape == (49, 24, 3)
+
+
+def test_balanced_sampling_draws_each_element_equally_often():
+    from sportanim.motion.training import element_weights
+
+    clips = _tiny_clips()[:3] + [replace(_tiny_clips()[0], type="lutz", revolutions=3.0)]
+    w = element_weights(clips)
+    assert w[:3].sum() == pytest.approx(w[3])  # three 2A against one 3Lz: the same total weight
 
 
 def test_guidance_scale_one_is_the_conditional_model():

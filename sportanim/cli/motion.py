@@ -35,6 +35,8 @@ def train_command(
                                              "folder or a tokenizer export such as RUN/tokenizer of --model tokenizer "
                                              "(default: the shipped tiny base). Tokenizer: the one to start from."),
     resume: bool = typer.Option(False, "--resume", help="Tokenizer: continue a cut-off run in --out."),
+    balanced: bool = typer.Option(False, "--balanced", help="Generator: draw every element (type, revolutions) "
+                                  "equally often (quads are rare in the data)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing non-empty --out."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
@@ -52,7 +54,8 @@ def train_command(
         from sportanim.motion.training import train_motion_generator
 
         record = run(train_motion_generator, data, out, seed=seed, steps=steps, batch_size=batch_size,
-                     tokenizer=tokenizer, overwrite=overwrite, show_progress=not quiet, command=_command())
+                     tokenizer=tokenizer, overwrite=overwrite, show_progress=not quiet, command=_command(),
+                     balanced=balanced)
         say(f"wrote the jump generator to {out}: {record['clips']} clips, {record['seconds']} s, "
             f"loss {record['loss_first_50']} -> {record['loss_last_50']}")
     elif model == "classifier":

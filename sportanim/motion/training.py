@@ -48,13 +48,22 @@ def encode_clips(tokenizer: FrozenTokenizer, clips: list[JumpClip]) -> np.ndarra
     return tokenizer.encode(cams)
 
 
+def element_weights(clips: list[JumpClip]) -> torch.Tensor:
+    """Per clip ``1 / (clips of its element)``: each element drawn equally often."""
+    counts: dict[tuple[str, float], int] = {}
+    for c in clips:
+        counts[(c.type, c.revolutions)] = counts.get((c.type, c.revolutions), 0) + 1
+    return torch.tensor([1.0 / counts[(c.type, c.revolutions)] for c in clips], dtype=torch.float64)
+
+
 def train_motion_generator(data_dirs, out, seed: int = 0, steps: int = 2000, batch_size: int = 32,
                            lr: float = 5e-4, tokenizer: str | Path | None = None,
                            config: GeneratorConfig | None = None, overwrite: bool = False,
-                           show_progress: bool = True, command: str | None = None) -> dict:
+                           show_progress: bool = True, command: str | None = None, balanced: bool = False) -> dict:
     """Train on every jump clip of ``data_dirs`` (FSJD folders, both rotation directions)
     and write the generator to ``out``; returns the record. Nothing is left at ``out``
-    unless training finished."""
+    unless training finished. ``balanced``: draw clips so every element (type, revolutions)
+    comes up equally often (quads are rare in the data, as on the ice)."""
     if steps < 1 or batch_size < 1:
         raise ValueError(f"--steps and --batch-size must be >= 1, got {steps} and {batch_size}")
     started = time.time()
@@ -78,11 +87,13 @@ def train_motion_generator(data_dirs, out, seed: int = 0, steps: int = 2000, bat
     sched = torch.optim.lr_scheduler.LambdaLR(
         optim, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s / steps, 1.0))))
     gen = torch.Generator().manual_seed(seed)
+    weights = element_weights(clips) if balanced else torch.ones(len(clips))
     # 3. Train.
     losses = []
     with progress_bar(f"motion generator {steps} steps", total=steps, enabled=show_progress) as advance:
         for _ in range(steps):
-            rows = torch.randint(0, len(ids), (batch_size,), generator=gen)
+            rows = (torch.multinomial(weights, batch_size, replacement=True, generator=gen) if balanced
+                    else torch.randint(0, len(ids), (batch_size,), generator=gen))
             loss = model.masked_loss(ids[rows], cond.index(rows), gen)
             optim.zero_grad(set_to_none=True)
             loss.backward()
@@ -96,6 +107,7 @@ def train_motion_generator(data_dirs, out, seed: int = 0, steps: int = 2000, bat
     record = {
         "command": command or " ".join(sys.argv), "seed": seed, "steps": steps, "batch_size": batch_size, "lr": lr,
         "data": [str(d) for d in data_dirs], "clips": len(clips),
+        "sampling": "balanced by element" if balanced else "uniform over clips",
         "clips_by_source": {s: sum(c.source == s for c in clips) for s in sorted({c.source for c in clips})},
         "torch": torch.__version__, "threads": torch.get_num_threads(),
         "seconds": round(time.time() - started, 1),
