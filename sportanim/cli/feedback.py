@@ -38,7 +38,7 @@ def feedback(
         say(f"[dim]note:[/] {note}")
 
     result = run(make_feedback, athlete, motion, out, data=data, weights=weights, slow=slow, mirror=mirror,
-                 view=view, frames=frames, seed=seed, steps=steps, device=device, jump=jump, camera=camera, show_progress=not quiet,
-                 on_note=show)
+                 view=view, frames=frames, seed=seed, steps=steps, device=device, jump=jump, camera=camera,
+                 show_progress=not quiet, on_note=show)
     say(f"wrote {result.video}, {result.panel} and {result.report} ({result.frames} frames) "
         f"in {result.seconds:.1f} s")

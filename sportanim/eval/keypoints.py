@@ -100,7 +100,7 @@ class KeypointNet(nn.Module):
         super().__init__()
         self.config = c = config or KeypointNetConfig()
         w1, w2, w3 = c.widths
-        self.stem = nn.Sequential(_conv(c.in_channels, w1, 2), _conv(w1, w1))          # 1/2
+        self.stem = nn.Sequential(_conv(c.in_channels, w1, 2), _conv(w1, w1))  # 1/2
         self.down2 = nn.Sequential(_conv(w1, w2, 2), _conv(w2, w2))        # 1/4
         self.down3 = nn.Sequential(_conv(w2, w3, 2), _conv(w3, w3))        # 1/8
         self.up2 = _conv(w3 + w2, w2)                                      # 1/4

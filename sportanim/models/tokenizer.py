@@ -60,12 +60,12 @@ TIME_FACTOR = 2  # each of the two Downsample/Upsample stages halves/doubles tim
 # meta device before anything is allocated: ~15x the released tokenizer's 73.5M, so only a
 # mistyped config.json (an extra digit in codebook_size or a width) reaches it.
 MAX_VALUES = 2**30
-MAX_BLOCKS_PER_STAGE = 64
+MAX_BLOCKS_PER_STAGE = 64  # upstream has 3; the bound keeps a bad config from building for minutes
 # On the CPU, tokenizers whose narrower stage has at least this many channels (the released one:
 # 128 / 512) run as matrix products over channels-last rows (``forward_rows``), narrower ones
 # through the modules (oneDNN convolutions, channels-first GroupNorm): each is the faster one
 # there (``benchmarks/tokenizer_speed.py``). Same math either way.
-GEMM_MIN_WIDTH = 128  # upstream has 3; the bound keeps a bad config from building for minutes
+GEMM_MIN_WIDTH = 128
 
 
 # --------------------------------------------------------------------------- config

@@ -77,6 +77,11 @@ def _read(root: Path, record: fsjd.ClipRecord, frames_wanted: int | None,
                     str(labels.get("athlete")), str(record.source.get("kind", "unknown")))
 
 
+def count_by_source(clips: list[JumpClip]) -> dict[str, int]:
+    """How many clips each source gave (synthetic, fs_jump3d, ...), sorted by name."""
+    return {source: sum(c.source == source for c in clips) for source in sorted({c.source for c in clips})}
+
+
 def mirror_clip(clip: JumpClip) -> JumpClip:
     """The clip mirrored: same jump, the other rotation direction."""
     return replace(clip, id=clip.id + "_mirror", world=frames.canonical_world(frames.mirror(clip.world)),

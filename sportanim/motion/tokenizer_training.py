@@ -32,7 +32,8 @@ import numpy as np
 from sportanim import fsjd
 from sportanim.io.files import atomic_dir, write_npz
 from sportanim.motion import frames
-from sportanim.motion.clips import JumpClip, load_jump_clips
+from sportanim.motion.clips import JumpClip, count_by_source, load_jump_clips
+from sportanim.motion.tokens import FrozenTokenizer
 
 CANONICAL_SIZE = 16  # the record's picture size: nothing is rendered, the intrinsics only say how it would look
 RECORD_NAME = "jump_tokenizer.json"
@@ -89,12 +90,10 @@ def train_jump_tokenizer(data_dirs, out, steps: int = 4000, seed: int = 0, init:
     result = run_training(config, canonical, out / "train", init=start, resume=resume, show_progress=show_progress)
     export = Path(result.exports["tokenizer"])
     record = {"command": command, "data": [str(d) for d in data_dirs], "clips": len(clips),
-              "clips_by_source": {s: sum(c.source == s for c in clips) for s in sorted({c.source for c in clips})},
+              "clips_by_source": count_by_source(clips),
               "frames": lengths[0], "steps": steps, "seed": seed, "init": str(start) if start else "scratch",
               "camera": "canonical (sportanim.motion.frames)", "seconds": round(time.time() - started, 1)}
     with atomic_dir(out / "tokenizer", overwrite=True) as tmp:
-        for item in export.iterdir():
-            if item.is_file():
-                shutil.copy2(item, Path(tmp) / item.name)
+        FrozenTokenizer(export).copy_to(tmp)
         (Path(tmp) / RECORD_NAME).write_text(json.dumps(record, indent=2) + "\n")
     return record

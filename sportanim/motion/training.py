@@ -11,6 +11,7 @@ import json
 import math
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ import torch
 
 from sportanim.io.files import atomic_dir
 from sportanim.motion import frames
-from sportanim.motion.clips import JumpClip, load_jump_clips
+from sportanim.motion.clips import JumpClip, count_by_source, load_jump_clips
 from sportanim.motion.generator import (DIRECTIONS, JUMP_NAMES, REVOLUTION_VALUES, WEIGHTS_NAME, GeneratorConfig,
                                         JumpCondition, JumpGenerator)
 from sportanim.motion.tokens import FrozenTokenizer
@@ -50,9 +51,7 @@ def encode_clips(tokenizer: FrozenTokenizer, clips: list[JumpClip]) -> np.ndarra
 
 def element_weights(clips: list[JumpClip]) -> torch.Tensor:
     """Per clip ``1 / (clips of its element)``: each element drawn equally often."""
-    counts: dict[tuple[str, float], int] = {}
-    for c in clips:
-        counts[(c.type, c.revolutions)] = counts.get((c.type, c.revolutions), 0) + 1
+    counts = Counter((c.type, c.revolutions) for c in clips)
     return torch.tensor([1.0 / counts[(c.type, c.revolutions)] for c in clips], dtype=torch.float64)
 
 
@@ -87,13 +86,13 @@ def train_motion_generator(data_dirs, out, seed: int = 0, steps: int = 2000, bat
     sched = torch.optim.lr_scheduler.LambdaLR(
         optim, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s / steps, 1.0))))
     gen = torch.Generator().manual_seed(seed)
-    weights = element_weights(clips) if balanced else torch.ones(len(clips))
+    weights = element_weights(clips) if balanced else None
     # 3. Train.
     losses = []
     with progress_bar(f"motion generator {steps} steps", total=steps, enabled=show_progress) as advance:
         for _ in range(steps):
-            rows = (torch.multinomial(weights, batch_size, replacement=True, generator=gen) if balanced
-                    else torch.randint(0, len(ids), (batch_size,), generator=gen))
+            rows = (torch.randint(0, len(ids), (batch_size,), generator=gen) if weights is None
+                    else torch.multinomial(weights, batch_size, replacement=True, generator=gen))
             loss = model.masked_loss(ids[rows], cond.index(rows), gen)
             optim.zero_grad(set_to_none=True)
             loss.backward()
@@ -108,7 +107,7 @@ def train_motion_generator(data_dirs, out, seed: int = 0, steps: int = 2000, bat
         "command": command or " ".join(sys.argv), "seed": seed, "steps": steps, "batch_size": batch_size, "lr": lr,
         "data": [str(d) for d in data_dirs], "clips": len(clips),
         "sampling": "balanced by element" if balanced else "uniform over clips",
-        "clips_by_source": {s: sum(c.source == s for c in clips) for s in sorted({c.source for c in clips})},
+        "clips_by_source": count_by_source(clips),
         "torch": torch.__version__, "threads": torch.get_num_threads(),
         "seconds": round(time.time() - started, 1),
         "loss_first_50": round(float(np.mean(losses[:50])), 4), "loss_last_50": round(float(np.mean(losses[-50:])), 4),

@@ -213,7 +213,8 @@ def make_feedback(athlete_photo, motion, out, *, data=None, weights=None, slow: 
     timings["load_s"] = time.perf_counter() - stamp
     height, width = generator.size
     mean, std = _stats(generator, driving.joints, note)
-    _note_out_of_view(driving.joints, _output_camera(athlete, width, height), (width, height), camera, note)
+    output_camera = _output_camera(athlete, width, height)
+    _note_out_of_view(driving.joints, output_camera, (width, height), camera, note)
 
     # 3. Windows
     plan = windows.plan_windows(len(driving.joints), generator.num_frames, overlap, generator.temporal_factor)
@@ -236,7 +237,6 @@ def make_feedback(athlete_photo, motion, out, *, data=None, weights=None, slow: 
     seam = windows.seam_score(video, plan)
 
     # 4. Files, all or none
-    camera = _output_camera(athlete, width, height)
     rate = fps or DEFAULT_FPS
     report = {
         "inputs": {"athlete_photo": photo_name, "motion": motion_name,
@@ -248,14 +248,14 @@ def make_feedback(athlete_photo, motion, out, *, data=None, weights=None, slow: 
         "sampling": {"steps": steps, "guidance": guidance, "seeds": made.seeds},
         "windows": {**plan.describe(), "reference": reference, "references": made.references, "blend": blend},
         "seam": seam,
-        "motion_fidelity": motion_fidelity(video, driving.joints[:len(video)], camera),
+        "motion_fidelity": motion_fidelity(video, driving.joints[:len(video)], output_camera),
         "motion_fidelity_note": MOTION_FIDELITY_NOTE,
         "timings": timings,
         "notes": notes,
     }
-    _write(out, video, driving.joints[:len(video)], camera, rate, report, begun)
+    _write(out, video, driving.joints[:len(video)], output_camera, rate, report, begun)
     return FeedbackResult(*output_paths(out), plan.total, time.perf_counter() - begun, seam, notes,
-                          driving.joints[:len(video)], camera)
+                          driving.joints[:len(video)], output_camera)
 
 
 def _sampled_jump(code: str, seed: int, note) -> tuple[np.ndarray, np.ndarray, float]:
