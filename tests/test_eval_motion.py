@@ -1,6 +1,7 @@
 """Keypoint detectors, motion fidelity (PCK / AKD), appearance consistency and their
 evaluate() metrics, on tiny synthetic clips."""
 
+import dataclasses
 import json
 import shutil
 
@@ -132,6 +133,23 @@ def test_training_writes_a_loadable_detector_with_its_record(tmp_path):
     assert detector.net.config.context_frames == 1 and detector.detect(np.zeros((3, 64, 64, 3), np.uint8)).xy.shape == (3, 24, 2)
     with pytest.raises(FileExistsError, match="not empty"):
         train_keypoint_detector(tmp_path / "kp", config, show_progress=False)
+
+
+def test_training_can_start_from_an_earlier_detector(tmp_path):
+    net = KeypointNetConfig(widths=(4, 8, 8), decoder_width=4)
+    config = KeypointTrainConfig(train_clips=2, eval_clips=2, frames=9, steps=1, batch=4, net=net)
+    first = train_keypoint_detector(tmp_path / "a", config, show_progress=False)
+    frozen = dataclasses.replace(config, lr=0.0)  # no step moves a weight: the start is the result
+    second = train_keypoint_detector(tmp_path / "b", frozen, show_progress=False, init=tmp_path / "a")
+    before, after = (load_keypoint_detector(tmp_path / f).net for f in "ab")
+    for (name, a), b in zip(before.named_parameters(), after.parameters()):  # (norm statistics move)
+        assert torch.equal(a, b), name
+    assert second["init"]["model.safetensors"] == first["sha256"]["model.safetensors"]
+    assert second["init"]["final_loss"] == first["final_loss"]
+    wider = dataclasses.replace(config, net=dataclasses.replace(net, decoder_width=8))
+    with pytest.raises(ValueError, match="differs"):
+        train_keypoint_detector(tmp_path / "c", wider, show_progress=False, init=tmp_path / "a")
+    assert not (tmp_path / "c").exists()
 
 
 # --------------------------------------------------------------------- PCK / AKD

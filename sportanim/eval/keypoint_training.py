@@ -194,13 +194,35 @@ def _fit(net: KeypointNet, images: np.ndarray, pixels: np.ndarray, windows: np.n
     return losses
 
 
+def _initial_net(init: str | os.PathLike | None, net_config: KeypointNetConfig
+                 ) -> tuple[KeypointNet | None, dict | None]:
+    """The network to start from and the record of how it was made (``None, None``: from
+    scratch)."""
+    from sportanim.eval.weights import sha256_of
+
+    if init is None:
+        return None, None
+    init = Path(init)
+    net = KeypointNet.from_pretrained(init)
+    if net.config != net_config:
+        raise ValueError(f"{init}: its network config {asdict(net.config)} differs from the one "
+                         f"asked for {asdict(net_config)}")
+    record_path = init / RECORD_NAME
+    earlier = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    earlier[WEIGHTS_NAME] = sha256_of(init / WEIGHTS_NAME)
+    return net.train(), earlier
+
+
 def train_keypoint_detector(out: str | os.PathLike, config: KeypointTrainConfig | None = None,
                             data: str | os.PathLike | None = None, show_progress: bool = True,
-                            overwrite: bool = False, command: str | None = None) -> dict:
+                            overwrite: bool = False, command: str | None = None,
+                            init: str | os.PathLike | None = None) -> dict:
     """Render training and held-out clips, train the heatmap detector, score it on the
     held-out clips and write ``out/`` (``config.json``, ``model.safetensors`` and
     ``training.json``: config, seeds, timings, held-out accuracy, sha256), all or nothing.
     ``data``: where the rendered clips go (default: a temporary folder, deleted after).
+    ``init``: a detector folder to start from (a longer run in stages; its network config
+    must equal ``config.net``); its record is kept in this one's under ``"init"``.
     ``command``: how this call was made, for the record (default: this process's argv).
     Returns the training record."""
     from sportanim.eval.motion_fidelity import score_clips
@@ -210,6 +232,7 @@ def train_keypoint_detector(out: str | os.PathLike, config: KeypointTrainConfig 
     out = Path(out)
     if out.is_dir() and any(out.iterdir()) and not overwrite:  # before minutes of training
         raise FileExistsError(f"{out} exists and is not empty; pass overwrite=True to replace it")
+    start_net, start_record = _initial_net(init, config.net)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     times = {}
@@ -224,7 +247,7 @@ def train_keypoint_detector(out: str | os.PathLike, config: KeypointTrainConfig 
                                                 config.net.context_frames)
         times["render_and_load_s"] = round(time.perf_counter() - start, 1)
         start = time.perf_counter()
-        net = KeypointNet(config.net)
+        net = start_net if start_net is not None else KeypointNet(config.net)
         losses = _fit(net, images, pixels, windows, config, show_progress)
         times["train_s"] = round(time.perf_counter() - start, 1)
         start = time.perf_counter()
@@ -235,6 +258,8 @@ def train_keypoint_detector(out: str | os.PathLike, config: KeypointTrainConfig 
               "final_loss": round(float(np.mean(losses[-100:])), 4), "times": times,
               "heldout": heldout["summary"], "python": platform.python_version(),
               "torch": torch.__version__, "command": command or " ".join(sys.argv)}
+    if start_record is not None:
+        record["init"] = start_record
     with atomic_dir(out, overwrite=overwrite) as tmp_dir:
         net.save_pretrained(tmp_dir)
         record["sha256"] = {WEIGHTS_NAME: sha256_of(Path(tmp_dir) / WEIGHTS_NAME)}
