@@ -111,25 +111,45 @@ def fit_ground_plane(left_foot: np.ndarray, right_foot: np.ndarray, up=(0.0, 0.0
     foot (along ``up``); the plane ``h = a*s + b*t + c`` (``s, t`` along ``e1, e2``) is fitted
     by least squares, then refitted ``iterations`` times on the ``keep`` fraction of frames
     with the lowest residuals, which drops flights and lifted feet. ``normal`` is a unit
-    vector on the side of ``up``; ``offset`` is in the feet's unit. Needs >= 3 frames that
-    are not all collinear. Use it when the ice is not exactly orthogonal to ``up`` (FS-Jump3D's
-    ice is tilted 0.4-1.6 degrees from its world z axis).
+    vector on the side of ``up``; ``offset`` is in the feet's unit. The plane tilts only
+    along directions where the feet's spread determines the tilt to about a degree
+    (:func:`_sure_tilt_fit`); elsewhere it keeps level with ``up``. Use it when the ice is
+    not exactly orthogonal to ``up`` (FS-Jump3D's ice is tilted 0.4-1.6 degrees from its
+    world z axis).
     """
     e1, e2, u = plane_basis(up)
     left = np.asarray(left_foot, dtype=np.float64)
     right = np.asarray(right_foot, dtype=np.float64)
     lower = np.where((left @ u < right @ u)[:, None], left, right)
-    design = np.stack([lower @ e1, lower @ e2, np.ones(len(lower))], axis=-1)
+    flat = np.stack([lower @ e1, lower @ e2], axis=-1)
     h = lower @ u
     chosen = np.ones(len(h), dtype=bool)
     for _ in range(iterations + 1):
-        coef = np.linalg.lstsq(design[chosen], h[chosen], rcond=None)[0]
-        residual = h - design @ coef
+        (a, b), c = _sure_tilt_fit(flat[chosen], h[chosen])
+        residual = h - flat @ (a, b) - c
         chosen = residual <= np.quantile(residual, keep)
-    a, b, c = coef
     normal = u - a * e1 - b * e2
     norm = float(np.linalg.norm(normal))
     return normal / norm, float(c / norm)
+
+
+MAX_TILT_ERROR = 0.02  # rad (~1 degree): a tilt known less surely than this is not fitted
+
+
+def _sure_tilt_fit(flat: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, float]:
+    """Least squares ``h = slope . flat + c`` (``flat (n, 2)``, ``h (n,)``) with the slope
+    kept only along the principal directions of ``flat`` where its standard error is below
+    ``MAX_TILT_ERROR``: across a straight glide the feet cover a strip one stride wide, and a
+    plane fitted to noisy heights there would pivot on the noise."""
+    centre = flat.mean(0)
+    _, spread, axes = np.linalg.svd(flat - centre, full_matrices=False)
+    design = np.concatenate([(flat - centre) @ axes.T, np.ones((len(h), 1))], axis=-1)
+    coef = np.linalg.lstsq(design, h, rcond=None)[0]
+    noise = np.sqrt(np.sum((h - design @ coef) ** 2) / max(len(h) - design.shape[1], 1))
+    sure = noise < MAX_TILT_ERROR * spread
+    coef = np.linalg.lstsq(design[:, np.append(sure, True)], h, rcond=None)[0]
+    slope = coef[:-1] @ axes[sure]
+    return slope, float(coef[-1] - slope @ centre)
 
 
 def height_above_plane(points: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:

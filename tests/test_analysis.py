@@ -204,6 +204,22 @@ def test_fit_ground_plane_recovers_tilted_ice(up):
     assert np.median(np.abs(lower)) < 0.003
 
 
+def test_fit_ground_plane_stays_level_across_a_straight_glide_it_cannot_see():
+    # Feet on level ice (z = 0) along a straight 3 m glide, one stride wide, heights noisy by
+    # 2 cm: across the strip the tilt is unknown to ~10 degrees, so the plane keeps to up;
+    # with a wide curve under the same noise it is fitted again.
+    rng = np.random.default_rng(3)
+    along = np.linspace(0.0, 3.0, 40)
+    for across, level in ((0.1, True), (2.0, False)):
+        side = np.where(np.arange(40) % 2, across, -across) / 2
+        feet = np.stack([along, side, rng.normal(0.0, 0.02, 40)], axis=-1)
+        feet[:, 2] += 0.05 * feet[:, 1] if not level else 0.0  # a 3 degree tilt the curve can show
+        normal, offset = an.fit_ground_plane(feet, feet + [0, 0, 0.3])
+        tilt = np.degrees(np.arccos(abs(normal[2])))
+        across_tilt = np.degrees(np.arctan2(abs(normal[1]), normal[2]))
+        assert (across_tilt < 0.01) if level else (across_tilt == pytest.approx(2.9, abs=1.0)), (across, tilt)
+
+
 def test_estimate_up_axis_torso_and_ground():
     up_true = np.array([0.2, -0.9, 0.1])
     up_true /= np.linalg.norm(up_true)

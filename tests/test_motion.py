@@ -219,6 +219,10 @@ def test_cli_sample_then_classify(tiny_generator, tmp_path):
                                       "--weights", str(out), "--size", "64", "--out", str(tmp_path / "m.npz")])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m_0.npz", "m_1.npz"]
+    raw = tmp_path.parent / "raw.npz"
+    result = CliRunner().invoke(app, ["motion", "sample", "--jump", "3Lz", "--as-sampled", "--weights", str(out),
+                                      "--size", "64", "--out", str(raw)])
+    assert result.exit_code == 0 and float(np.load(raw)["air_time_sampled"]) == -1.0  # never re-timed
     clf = tmp_path.parent / "clf"
     model = fit_classifier(_tiny_clips(), steps=2, batch_size=4)
     clf.mkdir(exist_ok=True)
@@ -248,3 +252,56 @@ def test_shipped_generator_and_classifier_load_and_run():
     assert motion.joints.shape == (49, 24, 3) and motion.element.code == "2A"
     reading = classify_joints(motion.joints, motion.extrinsics)
     assert reading.element.type in ("axel", "toe_loop", "salchow", "loop", "flip", "lutz")
+
+
+# ------------------------------------------------------------------------ flight physics
+
+
+def _quad_world(fps: float = 30.0) -> np.ndarray:
+    """World joints (T, 24, 3) metres of a synthetic quad toe loop between glides."""
+    from sportanim.synth.jumps import glide_track, jump_track, plan_jump
+    from sportanim.synth.kinematics import Body
+    from sportanim.synth.timeline import concat, perform, smooth_params
+
+    rng = np.random.default_rng(4)
+    plan = plan_jump(rng, "toe_loop", fps, revolutions=4.0)
+    track = jump_track(plan, fps)
+    yaw = track.yaw_offset
+    track = concat([glide_track(rng, fps, 0.4, plan.speed, yaw[0], yaw[0]), track,
+                    glide_track(rng, fps, 0.4, plan.speed, yaw[-1], yaw[-1])])
+    return perform(smooth_params(track, 1.2), Body.sample(rng)).joints
+
+
+def test_real_air_time_range_holds_the_real_and_refuses_the_impossible():
+    from sportanim.motion.rules import air_time_is_real, real_air_time_range
+
+    assert real_air_time_range(4.0) == pytest.approx((0.65, 0.75))
+    assert real_air_time_range(-2.0) == real_air_time_range(2.0)  # clockwise jumps alike
+    assert air_time_is_real(0.40, 1.0, 30.0) and air_time_is_real(0.63, 2.0, 30.0)  # FS-Jump3D
+    assert air_time_is_real(0.767, 4.0, 30.0)  # a frame over, as a frame count can be
+    assert not air_time_is_real(0.80, 4.0, 30.0)  # a 0.78 m rise: no skater
+    assert not air_time_is_real(0.55, 4.0, 30.0)  # 7.3 rev/s: no skater either
+
+
+def test_physics_guard_retimes_only_impossible_flights_and_keeps_their_turns():
+    from sportanim.motion.edits import scale_flight
+    from sportanim.motion.rules import air_time_is_real, read_flight
+    from sportanim.motion.sampling import keep_flight_real
+
+    world = _quad_world()
+    before = read_flight(world, 30.0)
+    assert air_time_is_real(before.air_time_s, before.revolutions, 30.0)
+    same, was = keep_flight_real(world, 30.0)
+    assert same is world and was is None
+    # The same quad flown 30% longer and spun slower (the same turns): 0.9 s is no real flight.
+    long = scale_flight(world * 1000.0, 30.0, air_time_factor=1.3, rotation_speed_factor=1 / 1.3,
+                        takeoff=before.takeoff_frame + 1, landing=before.landing_frame - 1,
+                        up=(0.0, 0.0, 1.0)).joints / 1000.0
+    too_long = read_flight(long, 30.0)
+    assert not air_time_is_real(too_long.air_time_s, too_long.revolutions, 30.0)
+    fixed, was = keep_flight_real(long, 30.0)
+    after = read_flight(fixed, 30.0)
+    assert was == too_long.air_time_s and fixed.shape == long.shape
+    assert air_time_is_real(after.air_time_s, after.revolutions, 30.0)
+    assert abs(after.revolutions - too_long.revolutions) < 0.15 and 9.0 < after.g_pelvis < 10.5
+    assert np.allclose(fixed[:before.takeoff_frame + 1], long[:before.takeoff_frame + 1])  # the run-up as it was

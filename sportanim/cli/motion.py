@@ -85,6 +85,8 @@ def sample_command(
     guidance: float = typer.Option(1.0, "--guidance", help="Classifier-free guidance scale (1: conditional only; 1 scored best of 1, 3, 5 in benchmarks/motion_generator.py)."),
     size: int = typer.Option(512, "--size", help="Square image size the camera intrinsics are for."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Generator folder (default: the shipped one)."),
+    real_flight: bool = typer.Option(True, "--real-flight/--as-sampled", help="Re-time a flight no skater could fly "
+                                     "into the real range for its turns (default), or keep the generator's."),
 ) -> None:
     """Sample jump motions of an ISU element: npz with joints (mm, camera), intrinsics, size, take-off/landing."""
     from sportanim.motion.elements import resolve
@@ -93,10 +95,12 @@ def sample_command(
     element = run(resolve, jump, jump_type, revs)
     targets = _targets(out, run(check_count, count))
     motions = run(sample_jump, element, direction=direction, height=height, count=count, seed=seed,
-                  weights=weights, guidance=guidance, size=size)
+                  weights=weights, guidance=guidance, size=size, real_flight=real_flight)
     for motion, target in zip(motions, targets):
         run(motion.save, target)
-    say(f"wrote {len(targets)} {element.code} motion(s): {', '.join(map(str, targets))}")
+    retimed = sum(m.air_time_sampled is not None for m in motions)
+    note = f" ({retimed} flight(s) re-timed into the real air-time range)" if retimed else ""
+    say(f"wrote {len(targets)} {element.code} motion(s){note}: {', '.join(map(str, targets))}")
 
 
 def _targets(out: Path, count: int) -> list[Path]:

@@ -6,6 +6,12 @@ guidance) -> the frozen tokenizer decodes them into the canonical camera -> the 
 camera at ``size`` x ``size`` (NLF's intrinsics, what the pipeline and the skeleton
 drawings take). Take-off and landing are read from the world motion by rule
 (:func:`sportanim.motion.rules.read_flight`).
+
+Physics guard (on by default, ``real_flight=False`` turns it off): a sample whose flight is
+longer than a real skater's (or too short for its turns; :func:`sportanim.motion.rules.
+real_air_time_range`) is re-timed into the range by
+:func:`sportanim.motion.edits.scale_flight`: a ballistic flight of the new length that
+spins as many turns, the exit glide continued or cut so the motion keeps its frames.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ import torch
 from sportanim import fsjd
 from sportanim.motion import elements, frames
 from sportanim.motion.generator import JumpCondition, JumpGenerator
-from sportanim.motion.rules import read_flight
+from sportanim.motion.edits import scale_flight
+from sportanim.motion.rules import air_time_is_real, read_flight, real_air_time_range
 from sportanim.motion.tokens import FrozenTokenizer
 from sportanim.synth.camera import follow_camera
 
@@ -51,6 +58,7 @@ class JumpMotion:
     takeoff_frame: int | None
     landing_frame: int | None
     fps: float = FPS
+    air_time_sampled: float | None = None  # s, before the physics guard re-timed the flight
 
     def save(self, path: str | Path) -> Path:
         """An npz ``sportanim.data.motion.load_motion`` reads (written atomically)."""
@@ -62,6 +70,7 @@ class JumpMotion:
             "landing_frame": np.array(-1 if self.landing_frame is None else self.landing_frame),
             "element": np.array(self.element.code), "motion": np.array(self.element.type),
             "revolutions": np.array(self.element.revolutions), "direction": np.array(self.direction),
+            "air_time_sampled": np.array(-1.0 if self.air_time_sampled is None else self.air_time_sampled),
         })
         return path
 
@@ -83,10 +92,12 @@ def load_generator(weights: str | Path | None = None) -> tuple[JumpGenerator, Fr
 
 def sample_jump(jump, direction: str = "ccw", height: float | None = None, count: int = 1, seed: int = 0,
                 weights=None, guidance: float = 1.0, steps: int = 10, size: int = 512,
-                loaded: tuple[JumpGenerator, FrozenTokenizer] | None = None) -> list[JumpMotion]:
+                loaded: tuple[JumpGenerator, FrozenTokenizer] | None = None,
+                real_flight: bool = True) -> list[JumpMotion]:
     """``count`` motions of ``jump`` (an ISU code like ``"3Lz"``, an Element or a
     ``(type, revolutions)`` pair) rotating ``direction``; ``height`` (m) optional.
-    ``loaded`` reuses a :func:`load_generator` result across calls."""
+    ``loaded`` reuses a :func:`load_generator` result across calls; ``real_flight``: the
+    physics guard (module docstring)."""
     element = elements.resolve(jump)
     direction = elements.check_direction(direction)
     height = elements.check_height(height)
@@ -100,14 +111,51 @@ def sample_jump(jump, direction: str = "ccw", height: float | None = None, count
     gen = torch.Generator().manual_seed(seed)
     ids = model.sample(cond, steps=steps, guidance=guidance, generator=gen)
     canonical = tok.decode(ids)  # (B, T, 24, 3) mm
-    return [_film(frames.canonical_to_world(c), element, direction, height, size, seed, i)
-            for i, c in enumerate(canonical)]
+    worlds = [frames.canonical_to_world(c) for c in canonical]
+    retimed = [keep_flight_real(w, FPS) if real_flight else (w, None) for w in worlds]
+    return [_film(w, element, direction, height, size, seed, i, before)
+            for i, (w, before) in enumerate(retimed)]
 
 
-def _film(world: np.ndarray, element, direction, height, size: int, seed: int, index: int) -> JumpMotion:
+def keep_flight_real(world: np.ndarray, fps: float, tries: int = 3) -> tuple[np.ndarray, float | None]:
+    """World joints ``(T, 24, 3)`` (metres) whose flight is re-timed to the nearest air time
+    :func:`sportanim.motion.rules.air_time_is_real` accepts if it lies outside, same frame
+    count; and the air time (s) it had (None: left as it was). The re-timed flight is read
+    again (its first or last frame can read as airborne or not): up to ``tries`` passes."""
+    sampled = None
+    for _ in range(tries):
+        flight = read_flight(world, fps)
+        if flight is None or air_time_is_real(flight.air_time_s, flight.revolutions, fps):
+            break
+        sampled = flight.air_time_s if sampled is None else sampled
+        lo, hi = real_air_time_range(flight.revolutions)
+        n_old = flight.landing_frame - flight.takeoff_frame - 1  # airborne frames
+        # the nearest count air_time_is_real accepts: the least change
+        n_new = int(np.clip(n_old, math.ceil(lo * fps - 1.0 + 1e-6), math.floor(hi * fps + 1.0 - 1e-6)))
+        # the spin scaled by exactly the frames' ratio: the same turns, so nothing after the
+        # landing is turned; scale_flight takes the first and last airborne frames
+        edit = scale_flight(world * 1000.0, fps, air_time_factor=n_new / n_old, rotation_speed_factor=n_old / n_new,
+                            takeoff=flight.takeoff_frame + 1, landing=flight.landing_frame - 1, up=(0.0, 0.0, 1.0))
+        world = _same_length(edit.joints.astype(np.float64) / 1000.0, len(world))
+    return world, sampled
+
+
+def _same_length(world: np.ndarray, frames_wanted: int) -> np.ndarray:
+    """``world`` cut, or continued by gliding on at the speed of its last four frames."""
+    if len(world) >= frames_wanted:
+        return world[:frames_wanted]
+    step = (world[-1, 0] - world[-5, 0]) / 4.0
+    step[2] = 0.0  # along the ice
+    extra = np.arange(1, frames_wanted - len(world) + 1)[:, None, None] * step
+    return np.concatenate([world, world[-1] + extra])
+
+
+def _film(world: np.ndarray, element, direction, height, size: int, seed: int, index: int,
+          air_time_sampled: float | None) -> JumpMotion:
     camera = follow_camera(world[:, 0], FPS, size, size, np.random.default_rng([seed, 21, index]))
     joints = (camera.world_to_camera(world) * 1000.0).astype(np.float32)
     flight = read_flight(world, FPS)
     return JumpMotion(joints, camera.intrinsics[0].astype(np.float32), (size, size),
                       camera.extrinsics_mm().astype(np.float32), world, element, direction, height,
-                      flight.takeoff_frame if flight else None, flight.landing_frame if flight else None)
+                      flight.takeoff_frame if flight else None, flight.landing_frame if flight else None,
+                      air_time_sampled=air_time_sampled)
