@@ -222,7 +222,7 @@ def test_cli_sample_then_classify(tiny_generator, tmp_path):
     raw = tmp_path.parent / "raw.npz"
     result = CliRunner().invoke(app, ["motion", "sample", "--jump", "3Lz", "--as-sampled", "--weights", str(out),
                                       "--size", "64", "--out", str(raw)])
-    assert result.exit_code == 0 and float(np.load(raw)["air_time_sampled"]) == -1.0  # never re-timed
+    assert result.exit_code == 0 and float(np.load(raw)["air_time_sampled"]) == -1.0  # never flown again
     clf = tmp_path.parent / "clf"
     model = fit_classifier(_tiny_clips(), steps=2, batch_size=4)
     clf.mkdir(exist_ok=True)
@@ -283,9 +283,9 @@ def test_real_air_time_range_holds_the_real_and_refuses_the_impossible():
     assert not air_time_is_real(0.55, 4.0, 30.0)  # 7.3 rev/s: no skater either
 
 
-def test_physics_guard_retimes_only_impossible_flights_and_keeps_their_turns():
+def test_physics_guard_flies_again_only_impossible_flights_and_keeps_their_turns():
     from sportanim.motion.edits import scale_flight
-    from sportanim.motion.rules import air_time_is_real, read_flight
+    from sportanim.motion.rules import G_RANGE, air_time_is_real, read_flight
     from sportanim.motion.sampling import keep_flight_real
 
     world = _quad_world()
@@ -301,7 +301,19 @@ def test_physics_guard_retimes_only_impossible_flights_and_keeps_their_turns():
     assert not air_time_is_real(too_long.air_time_s, too_long.revolutions, 30.0)
     fixed, was = keep_flight_real(long, 30.0)
     after = read_flight(fixed, 30.0)
-    assert was == too_long.air_time_s and fixed.shape == long.shape
+    assert was == too_long and fixed.shape == long.shape
     assert air_time_is_real(after.air_time_s, after.revolutions, 30.0)
     assert abs(after.revolutions - too_long.revolutions) < 0.15 and 9.0 < after.g_pelvis < 10.5
     assert np.allclose(fixed[:before.takeoff_frame + 1], long[:before.takeoff_frame + 1])  # the run-up as it was
+    # A flight of a real length whose body floats (half the rise: g ~5): flown again as long.
+    floating = world.copy()
+    air = slice(before.takeoff_frame + 1, before.landing_frame)
+    base = np.linspace(world[before.takeoff_frame, 0, 2], world[before.landing_frame, 0, 2], air.stop - air.start + 2)[1:-1]
+    rise = world[air, 0, 2] - base
+    floating[air, :, 2] -= 0.5 * rise[:, None]
+    soft = read_flight(floating, 30.0)
+    assert soft.g_pelvis < G_RANGE[0]
+    fixed, was = keep_flight_real(floating, 30.0)
+    after = read_flight(fixed, 30.0)
+    assert was == soft and G_RANGE[0] <= after.g_pelvis <= G_RANGE[1]
+    assert abs(after.air_time_s - soft.air_time_s) <= 1 / 30.0 + 1e-9

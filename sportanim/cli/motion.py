@@ -85,8 +85,8 @@ def sample_command(
     guidance: float = typer.Option(1.0, "--guidance", help="Classifier-free guidance scale (1: conditional only; 1 scored best of 1, 3, 5 in benchmarks/motion_generator.py)."),
     size: int = typer.Option(512, "--size", help="Square image size the camera intrinsics are for."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Generator folder (default: the shipped one)."),
-    real_flight: bool = typer.Option(True, "--real-flight/--as-sampled", help="Re-time a flight no skater could fly "
-                                     "into the real range for its turns (default), or keep the generator's."),
+    real_flight: bool = typer.Option(True, "--real-flight/--as-sampled", help="Fly again a flight no skater could fly "
+                                     "(too long or short for its turns, or not ballistic; default), or keep the generator's."),
 ) -> None:
     """Sample jump motions of an ISU element: npz with joints (mm, camera), intrinsics, size, take-off/landing."""
     from sportanim.motion.elements import resolve
@@ -98,8 +98,8 @@ def sample_command(
                   weights=weights, guidance=guidance, size=size, real_flight=real_flight)
     for motion, target in zip(motions, targets):
         run(motion.save, target)
-    retimed = sum(m.air_time_sampled is not None for m in motions)
-    note = f" ({retimed} flight(s) re-timed into the real air-time range)" if retimed else ""
+    guarded = sum(m.sampled_flight is not None for m in motions)
+    note = f" ({guarded} flight(s) flown again to be real: air time, gravity)" if guarded else ""
     say(f"wrote {len(targets)} {element.code} motion(s){note}: {', '.join(map(str, targets))}")
 
 

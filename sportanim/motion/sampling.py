@@ -8,10 +8,11 @@ drawings take). Take-off and landing are read from the world motion by rule
 (:func:`sportanim.motion.rules.read_flight`).
 
 Physics guard (on by default, ``real_flight=False`` turns it off): a sample whose flight is
-longer than a real skater's (or too short for its turns; :func:`sportanim.motion.rules.
-real_air_time_range`) is re-timed into the range by
-:func:`sportanim.motion.edits.scale_flight`: a ballistic flight of the new length that
-spins as many turns, the exit glide continued or cut so the motion keeps its frames.
+longer than a real skater's or too short for its turns (:func:`sportanim.motion.rules.
+real_air_time_range`), or whose pelvis does not fly a parabola of g 8-11.5 m/s^2, is flown
+again by :func:`sportanim.motion.edits.scale_flight`: a ballistic flight of the nearest
+real length that spins as many turns, the exit glide continued or cut so the motion keeps
+its frames.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from sportanim import fsjd
 from sportanim.motion import elements, frames
 from sportanim.motion.generator import JumpCondition, JumpGenerator
 from sportanim.motion.edits import scale_flight
-from sportanim.motion.rules import air_time_is_real, read_flight, real_air_time_range
+from sportanim.motion.rules import G_RANGE, FlightReading, air_time_is_real, read_flight, real_air_time_range
 from sportanim.motion.tokens import FrozenTokenizer
 from sportanim.synth.camera import follow_camera
 
@@ -58,7 +59,7 @@ class JumpMotion:
     takeoff_frame: int | None
     landing_frame: int | None
     fps: float = FPS
-    air_time_sampled: float | None = None  # s, before the physics guard re-timed the flight
+    sampled_flight: FlightReading | None = None  # the flight before the physics guard flew it again
 
     def save(self, path: str | Path) -> Path:
         """An npz ``sportanim.data.motion.load_motion`` reads (written atomically)."""
@@ -70,7 +71,9 @@ class JumpMotion:
             "landing_frame": np.array(-1 if self.landing_frame is None else self.landing_frame),
             "element": np.array(self.element.code), "motion": np.array(self.element.type),
             "revolutions": np.array(self.element.revolutions), "direction": np.array(self.direction),
-            "air_time_sampled": np.array(-1.0 if self.air_time_sampled is None else self.air_time_sampled),
+            # the flight as the generator sampled it, where the physics guard changed it (else -1)
+            "air_time_sampled": np.array(-1.0 if self.sampled_flight is None else self.sampled_flight.air_time_s),
+            "g_sampled": np.array(-1.0 if self.sampled_flight is None else self.sampled_flight.g_pelvis),
         })
         return path
 
@@ -112,22 +115,30 @@ def sample_jump(jump, direction: str = "ccw", height: float | None = None, count
     ids = model.sample(cond, steps=steps, guidance=guidance, generator=gen)
     canonical = tok.decode(ids)  # (B, T, 24, 3) mm
     worlds = [frames.canonical_to_world(c) for c in canonical]
-    retimed = [keep_flight_real(w, FPS) if real_flight else (w, None) for w in worlds]
-    return [_film(w, element, direction, height, size, seed, i, before)
-            for i, (w, before) in enumerate(retimed)]
+    guarded = [keep_flight_real(w, FPS) if real_flight else (w, None) for w in worlds]
+    return [_film(w, element, direction, height, size, seed, i, sampled)
+            for i, (w, sampled) in enumerate(guarded)]
 
 
-def keep_flight_real(world: np.ndarray, fps: float, tries: int = 3) -> tuple[np.ndarray, float | None]:
-    """World joints ``(T, 24, 3)`` (metres) whose flight is re-timed to the nearest air time
-    :func:`sportanim.motion.rules.air_time_is_real` accepts if it lies outside, same frame
-    count; and the air time (s) it had (None: left as it was). The re-timed flight is read
-    again (its first or last frame can read as airborne or not): up to ``tries`` passes."""
+def flight_is_real(flight: FlightReading, fps: float) -> bool:
+    """An air time a skater can fly for its turns, and a ballistic pelvis (g in G_RANGE)."""
+    return (air_time_is_real(flight.air_time_s, flight.revolutions, fps)
+            and G_RANGE[0] <= flight.g_pelvis <= G_RANGE[1])
+
+
+def keep_flight_real(world: np.ndarray, fps: float, tries: int = 3) -> tuple[np.ndarray, FlightReading | None]:
+    """World joints ``(T, 24, 3)`` (metres) whose flight, if not :func:`flight_is_real`, is
+    flown again: re-timed to the nearest air time :func:`sportanim.motion.rules.
+    air_time_is_real` accepts (kept if it already was), the pelvis on a parabola of g =
+    9.81 m/s^2; same frame count. Also the flight as sampled (None: left as it was). The new
+    flight is read again (its first or last frame can read as airborne or not): up to
+    ``tries`` passes."""
     sampled = None
     for _ in range(tries):
         flight = read_flight(world, fps)
-        if flight is None or air_time_is_real(flight.air_time_s, flight.revolutions, fps):
+        if flight is None or flight_is_real(flight, fps):
             break
-        sampled = flight.air_time_s if sampled is None else sampled
+        sampled = sampled or flight
         lo, hi = real_air_time_range(flight.revolutions)
         n_old = flight.landing_frame - flight.takeoff_frame - 1  # airborne frames
         # the nearest count air_time_is_real accepts: the least change
@@ -151,11 +162,11 @@ def _same_length(world: np.ndarray, frames_wanted: int) -> np.ndarray:
 
 
 def _film(world: np.ndarray, element, direction, height, size: int, seed: int, index: int,
-          air_time_sampled: float | None) -> JumpMotion:
+          sampled_flight: FlightReading | None) -> JumpMotion:
     camera = follow_camera(world[:, 0], FPS, size, size, np.random.default_rng([seed, 21, index]))
     joints = (camera.world_to_camera(world) * 1000.0).astype(np.float32)
     flight = read_flight(world, FPS)
     return JumpMotion(joints, camera.intrinsics[0].astype(np.float32), (size, size),
                       camera.extrinsics_mm().astype(np.float32), world, element, direction, height,
                       flight.takeoff_frame if flight else None, flight.landing_frame if flight else None,
-                      air_time_sampled=air_time_sampled)
+                      sampled_flight=sampled_flight)
