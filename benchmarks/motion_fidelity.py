@@ -172,10 +172,11 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=48, help="held-out clips to render (jump and daily in turn)")
     parser.add_argument("--seed", type=int, default=7, help="seed of the held-out clips (not one the detector trained on)")
     parser.add_argument("--keypoints", type=Path, default=None, help="keypoint detector folder (default: the shipped one)")
+    parser.add_argument("--flip-average", action="store_true", help="average each frame's heatmaps with its mirror image's")
     parser.add_argument("--data", type=Path, default=None, help="keep the rendered clips in this folder (default: temporary)")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "motion_fidelity.json")
     args = parser.parse_args()
-    detector = load_keypoint_detector(args.keypoints)
+    detector = load_keypoint_detector(args.keypoints, flip_average=args.flip_average)
     record = json.loads((Path(detector.source) / "training.json").read_text())
     if args.seed in (record["train_seed"], record["heldout_seed"]):
         raise SystemExit(f"--seed {args.seed} is one the detector trained or was tuned on; pick another")

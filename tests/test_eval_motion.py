@@ -122,6 +122,24 @@ def test_temporal_context_stacks_neighbours_across_batches():
             np.testing.assert_allclose(detected.xy[t], (cells[0].double().numpy() * 2 + 1), atol=1e-4)
 
 
+def test_flip_averaging_makes_the_detector_mirror_exactly():
+    """With flip averaging a mirrored video's keypoints are the video's mirrored, left and
+    right swapped (without it a network need not be symmetric)."""
+    from sportanim.eval.keypoints import HeatmapDetector
+    from sportanim.skeleton import MIRROR
+
+    torch.manual_seed(1)
+    net = KeypointNet(KeypointNetConfig(widths=(4, 8, 8), decoder_width=4, context_frames=1)).eval()
+    frames = np.random.default_rng(2).integers(0, 255, (4, 48, 80, 3), dtype=np.uint8)
+    mirrored = np.ascontiguousarray(frames[:, :, ::-1])
+    for flip, exact in ((True, True), (False, False)):
+        detector = HeatmapDetector(net, flip_average=flip)
+        a, b = detector.detect(frames), detector.detect(mirrored)
+        expected = np.stack([80.0 - a.xy[:, list(MIRROR), 0], a.xy[:, list(MIRROR), 1]], -1)
+        assert np.allclose(b.xy, expected, atol=1e-3) == exact
+        assert detector.provenance()["flip_average"] is flip
+
+
 def test_training_writes_a_loadable_detector_with_its_record(tmp_path):
     config = KeypointTrainConfig(train_clips=2, eval_clips=2, frames=9, steps=2, batch=4,
                                  net=KeypointNetConfig(widths=(4, 8, 8), decoder_width=4, context_frames=1))

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sportanim.skeleton import JOINT_INDEX, NUM_JOINTS
+from sportanim.skeleton import JOINT_INDEX, MIRROR, NUM_JOINTS
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -205,12 +205,24 @@ class HeatmapDetector:
 
     name = "heatmap"
 
-    def __init__(self, net: KeypointNet, source: str = "", sha256: str = ""):
+    def __init__(self, net: KeypointNet, source: str = "", sha256: str = "", flip_average: bool = False):
         self.net = net.eval()
         self.source, self.sha256 = source, sha256
+        self.flip_average = flip_average
 
     def provenance(self) -> dict:
-        return {"detector": self.name, "weights": self.source, "sha256": self.sha256}
+        return {"detector": self.name, "weights": self.source, "sha256": self.sha256,
+                "flip_average": self.flip_average}
+
+    def heatmaps(self, x: torch.Tensor) -> torch.Tensor:
+        """The network's heatmaps ``(B, 24, S/2, S/2)``; with ``flip_average`` averaged with
+        those of the mirrored input, mirrored back (cell k of the half-resolution grid covers
+        input pixels [2k, 2k + 2), so a flip maps it exactly onto cell S/2 - 1 - k) with
+        left and right joints swapped."""
+        heat = self.net(x)
+        if self.flip_average:
+            heat = 0.5 * (heat + self.net(x.flip(-1)).flip(-1)[:, list(MIRROR)])
+        return heat
 
     @torch.no_grad()
     def detect(self, frames: np.ndarray) -> Keypoints2D:
@@ -221,7 +233,7 @@ class HeatmapDetector:
         for i in range(0, t, BATCH):
             lo, hi = max(i - context, 0), min(i + BATCH + context, t)  # the batch and its neighbours
             x = with_context(to_input(frames[lo:hi], size), context)[i - lo:i - lo + min(BATCH, t - i)]
-            cells, peak = decode_heatmaps(self.net(x))
+            cells, peak = decode_heatmaps(self.heatmaps(x))
             xy.append(cells)
             conf.append(peak)
         cells = torch.cat(xy).double().numpy() if t else np.zeros((0, NUM_JOINTS, 2))
@@ -233,14 +245,15 @@ class HeatmapDetector:
                            tuple(range(NUM_JOINTS)), (w, h))
 
 
-def load_keypoint_detector(path: str | os.PathLike | None = None) -> HeatmapDetector:
+def load_keypoint_detector(path: str | os.PathLike | None = None, flip_average: bool = False) -> HeatmapDetector:
     """The heatmap detector in ``path`` (a ``save_pretrained`` folder), by default the
-    shipped one; ``FileNotFoundError`` naming the fix when it is absent."""
+    shipped one; ``FileNotFoundError`` naming the fix when it is absent. ``flip_average``:
+    see :meth:`HeatmapDetector.heatmaps` (twice the work)."""
     from sportanim.eval.weights import sha256_of
 
     folder = Path(path) if path is not None else SHIPPED
     net = KeypointNet.from_pretrained(folder)
-    return HeatmapDetector(net, str(folder), sha256_of(folder / WEIGHTS_NAME))
+    return HeatmapDetector(net, str(folder), sha256_of(folder / WEIGHTS_NAME), flip_average)
 
 
 # ---------------------------------------------------------------------------- MediaPipe
