@@ -317,3 +317,21 @@ def test_physics_guard_flies_again_only_impossible_flights_and_keeps_their_turns
     after = read_flight(fixed, 30.0)
     assert was == soft and G_RANGE[0] <= after.g_pelvis <= G_RANGE[1]
     assert abs(after.air_time_s - soft.air_time_s) <= 1 / 30.0 + 1e-9
+
+
+def test_physics_guard_leaves_a_flight_it_cannot_fly_again(monkeypatch):
+    from sportanim.motion import sampling
+    from sportanim.motion.edits import scale_flight
+
+    world = _quad_world()
+    before = sampling.read_flight(world, 30.0)
+    long = scale_flight(world * 1000.0, 30.0, air_time_factor=1.3, rotation_speed_factor=1 / 1.3,
+                        takeoff=before.takeoff_frame + 1, landing=before.landing_frame - 1,
+                        up=(0.0, 0.0, 1.0)).joints / 1000.0
+
+    def refuse(*args, **kwargs):
+        raise ValueError("takeoff 0: need 1 <= takeoff")
+
+    monkeypatch.setattr(sampling, "scale_flight", refuse)
+    out, was = sampling.keep_flight_real(long, 30.0)
+    assert out is long and was is None  # left as sampled; the benchmark still sees it is not real

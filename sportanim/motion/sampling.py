@@ -130,23 +130,28 @@ def keep_flight_real(world: np.ndarray, fps: float, tries: int = 3) -> tuple[np.
     """World joints ``(T, 24, 3)`` (metres) whose flight, if not :func:`flight_is_real`, is
     flown again: re-timed to the nearest air time :func:`sportanim.motion.rules.
     air_time_is_real` accepts (kept if it already was), the pelvis on a parabola of g =
-    9.81 m/s^2; same frame count. Also the flight as sampled (None: left as it was). The new
-    flight is read again (its first or last frame can read as airborne or not): up to
-    ``tries`` passes."""
+    9.81 m/s^2; same frame count. Also the flight as sampled (None: left as it was, real or
+    one scale_flight cannot fly again). The new flight is read again (its first or last frame
+    can read as airborne or not): up to ``tries`` passes."""
     sampled = None
     for _ in range(tries):
         flight = read_flight(world, fps)
         if flight is None or flight_is_real(flight, fps):
             break
-        sampled = sampled or flight
         lo, hi = real_air_time_range(flight.revolutions)
         n_old = flight.landing_frame - flight.takeoff_frame - 1  # airborne frames
         # the nearest count air_time_is_real accepts: the least change
         n_new = int(np.clip(n_old, math.ceil(lo * fps - 1.0 + 1e-6), math.floor(hi * fps + 1.0 - 1e-6)))
+        n_new = int(np.clip(n_new, math.ceil(0.25 * n_old), math.floor(4.0 * n_old)))  # what scale_flight takes
         # the spin scaled by exactly the frames' ratio: the same turns, so nothing after the
         # landing is turned; scale_flight takes the first and last airborne frames
-        edit = scale_flight(world * 1000.0, fps, air_time_factor=n_new / n_old, rotation_speed_factor=n_old / n_new,
-                            takeoff=flight.takeoff_frame + 1, landing=flight.landing_frame - 1, up=(0.0, 0.0, 1.0))
+        try:
+            edit = scale_flight(world * 1000.0, fps, air_time_factor=n_new / n_old, rotation_speed_factor=n_old / n_new,
+                                takeoff=flight.takeoff_frame + 1, landing=flight.landing_frame - 1,
+                                up=(0.0, 0.0, 1.0))
+        except ValueError:  # a flight it cannot fly again (cut by the clip's first frame): as it is
+            break
+        sampled = sampled or flight
         world = _same_length(edit.joints.astype(np.float64) / 1000.0, len(world))
     return world, sampled
 
