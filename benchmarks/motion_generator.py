@@ -48,7 +48,8 @@ from sportanim.motion import frames  # noqa: E402
 from sportanim.motion.classify import JumpClassifier, predict  # noqa: E402
 from sportanim.motion.clips import load_jump_clips  # noqa: E402
 from sportanim.motion.elements import Element, parse_code  # noqa: E402
-from sportanim.motion.rules import G_RANGE, air_time_is_real, read_flight, real_air_time_range  # noqa: E402
+from sportanim.motion.rules import (G_RANGE, air_time_is_real, gravity_is_real, read_flight,  # noqa: E402
+                                   real_air_time_range)
 from sportanim.motion.sampling import FPS, load_generator, sample_jump  # noqa: E402
 from sportanim.synth.jumps import AIR_TIME_RANGE  # noqa: E402
 
@@ -82,7 +83,7 @@ def score_element(motions, reference, classifier, rng) -> dict:
         "rule_revolutions_within_0.25_share": float(np.mean(
             [f is not None and abs(sign * f.revolutions - element.revolutions) <= 0.25 for f in flights])),
         "g_pelvis": [round(f.g_pelvis, 2) for f in found],
-        "g_in_range_share": float(np.mean([f is not None and G_RANGE[0] <= f.g_pelvis <= G_RANGE[1] for f in flights])),
+        "g_in_range_share": float(np.mean([f is not None and gravity_is_real(f.g_pelvis) for f in flights])),
         "air_time_s": [round(f.air_time_s, 3) for f in found],
         "air_time_real_range_s": [round(x, 3) for x in real_air_time_range(element.revolutions)],
         "air_time_real_share": float(np.mean(
@@ -91,7 +92,7 @@ def score_element(motions, reference, classifier, rng) -> dict:
         "air_time_real_share_as_sampled": float(np.mean(
             [f is not None and air_time_is_real(f.air_time_s, element.revolutions, FPS) for f in sampled])),
         "g_in_range_share_as_sampled": float(np.mean(
-            [f is not None and G_RANGE[0] <= f.g_pelvis <= G_RANGE[1] for f in sampled])),
+            [f is not None and gravity_is_real(f.g_pelvis) for f in sampled])),
         "multimodality": pair_distance(feats, 20, rng),
         "reference_clips": len(ref),
     }
@@ -120,7 +121,7 @@ def tokenizer_ceiling(reference, tok, classifier, count: int, rng) -> dict:
             "flight_found_share": float(np.mean([f is not None for f in flights])),
             "rule_revolutions_within_0.25_share": float(np.mean(
                 [f is not None and abs(s * f.revolutions - c.revolutions) <= 0.25 for f, s, c in zip(flights, sign, picks)])),
-            "g_in_range_share": float(np.mean([f is not None and G_RANGE[0] <= f.g_pelvis <= G_RANGE[1] for f in flights])),
+            "g_in_range_share": float(np.mean([f is not None and gravity_is_real(f.g_pelvis) for f in flights])),
             "median_g_pelvis": float(np.median([f.g_pelvis for f in flights if f])) if any(flights) else None,
             "median_air_time_s": float(np.median([f.air_time_s for f in flights if f])) if any(flights) else None,
             "air_time_real_share": float(np.mean(

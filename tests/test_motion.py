@@ -273,7 +273,7 @@ def _quad_world(fps: float = 30.0) -> np.ndarray:
 
 
 def test_real_air_time_range_holds_the_real_and_refuses_the_impossible():
-    from sportanim.motion.rules import air_time_is_real, real_air_time_range
+    from sportanim.motion.rules import air_time_is_real, real_air_time_range, real_airborne_frames
 
     assert real_air_time_range(4.0) == pytest.approx((0.65, 0.75))
     assert real_air_time_range(-2.0) == real_air_time_range(2.0)  # clockwise jumps alike
@@ -281,6 +281,9 @@ def test_real_air_time_range_holds_the_real_and_refuses_the_impossible():
     assert air_time_is_real(0.767, 4.0, 30.0)  # a frame over, as a frame count can be
     assert not air_time_is_real(0.80, 4.0, 30.0)  # a 0.78 m rise: no skater
     assert not air_time_is_real(0.55, 4.0, 30.0)  # 7.3 rev/s: no skater either
+    for revs in (1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0):  # the frame counts the physics guard aims at
+        lo, hi = real_airborne_frames(revs, 30.0)
+        assert [n for n in range(60) if air_time_is_real(n / 30.0, revs, 30.0)] == list(range(lo, hi + 1))
 
 
 def test_physics_guard_flies_again_only_impossible_flights_and_keeps_their_turns():

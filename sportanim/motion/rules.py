@@ -15,6 +15,7 @@ skater flies (a 1 s flight is a 1.2 m rise of the body).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +40,18 @@ def air_time_is_real(air_time_s: float, revolutions: float, fps: float) -> bool:
     frame a count of airborne frames can miss or add at either end."""
     lo, hi = real_air_time_range(revolutions)
     return lo - 1.0 / fps - 1e-9 <= air_time_s <= hi + 1.0 / fps + 1e-9
+
+
+def real_airborne_frames(revolutions: float, fps: float) -> tuple[int, int]:
+    """The fewest and most airborne frames whose air time (frames / ``fps``)
+    :func:`air_time_is_real` accepts."""
+    lo, hi = real_air_time_range(revolutions)
+    return math.ceil(lo * fps - 1.0 - 1e-9 * fps), math.floor(hi * fps + 1.0 + 1e-9 * fps)
+
+
+def gravity_is_real(g: float) -> bool:
+    """Whether a g fitted to a pelvis is that of a free flight (``G_RANGE``)."""
+    return G_RANGE[0] <= g <= G_RANGE[1]
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ from sportanim import fsjd
 from sportanim.motion import elements, frames
 from sportanim.motion.generator import JumpCondition, JumpGenerator
 from sportanim.motion.edits import scale_flight
-from sportanim.motion.rules import G_RANGE, FlightReading, air_time_is_real, read_flight, real_air_time_range
+from sportanim.motion.rules import (FlightReading, air_time_is_real, gravity_is_real, read_flight,
+                                   real_airborne_frames)
 from sportanim.motion.tokens import FrozenTokenizer
 from sportanim.synth.camera import follow_camera
 
@@ -121,9 +122,8 @@ def sample_jump(jump, direction: str = "ccw", height: float | None = None, count
 
 
 def flight_is_real(flight: FlightReading, fps: float) -> bool:
-    """An air time a skater can fly for its turns, and a ballistic pelvis (g in G_RANGE)."""
-    return (air_time_is_real(flight.air_time_s, flight.revolutions, fps)
-            and G_RANGE[0] <= flight.g_pelvis <= G_RANGE[1])
+    """An air time a skater can fly for its turns, and a ballistic pelvis."""
+    return air_time_is_real(flight.air_time_s, flight.revolutions, fps) and gravity_is_real(flight.g_pelvis)
 
 
 def keep_flight_real(world: np.ndarray, fps: float, tries: int = 3) -> tuple[np.ndarray, FlightReading | None]:
@@ -138,10 +138,8 @@ def keep_flight_real(world: np.ndarray, fps: float, tries: int = 3) -> tuple[np.
         flight = read_flight(world, fps)
         if flight is None or flight_is_real(flight, fps):
             break
-        lo, hi = real_air_time_range(flight.revolutions)
         n_old = flight.landing_frame - flight.takeoff_frame - 1  # airborne frames
-        # the nearest count air_time_is_real accepts: the least change
-        n_new = int(np.clip(n_old, math.ceil(lo * fps - 1.0 + 1e-6), math.floor(hi * fps + 1.0 - 1e-6)))
+        n_new = int(np.clip(n_old, *real_airborne_frames(flight.revolutions, fps)))  # the least change
         n_new = int(np.clip(n_new, math.ceil(0.25 * n_old), math.floor(4.0 * n_old)))  # what scale_flight takes
         # the spin scaled by exactly the frames' ratio: the same turns, so nothing after the
         # landing is turned; scale_flight takes the first and last airborne frames
@@ -151,7 +149,8 @@ def keep_flight_real(world: np.ndarray, fps: float, tries: int = 3) -> tuple[np.
                                 up=(0.0, 0.0, 1.0))
         except ValueError:  # a flight it cannot fly again (cut by the clip's first frame): as it is
             break
-        sampled = sampled or flight
+        if sampled is None:
+            sampled = flight
         world = _same_length(edit.joints.astype(np.float64) / 1000.0, len(world))
     return world, sampled
 
