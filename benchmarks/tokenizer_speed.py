@@ -1,7 +1,7 @@
 """4DMoT training speed: sportanim's step against upstream MTVCrafter's, alternating in one process.
 
     python benchmarks/tokenizer_speed.py [--upstream PATH/TO/MTVCrafter] [--configs released,small,tiny]
-                                         [--rounds N] [--threads 1] [--out benchmarks/results/tokenizer_speed.json]
+                                         [--rounds N] [--threads 1,2] [--out benchmarks/results/tokenizer_speed.json]
 
 One training step on each side, float32 on the CPU, the same weights, the same batch:
 - sportanim: ``TokenizerObjective`` (encode, EMA codebook update, decode, L1 + 0.5 commitment),
@@ -14,7 +14,9 @@ One training step on each side, float32 on the CPU, the same weights, the same b
   chunks, ``Downsample`` through (B*J, C, T) ``avg_pool1d``, a one-hot matmul for the EMA sums, a
   tiled random codebook drawn every step).
 
-Both get the same AdamW (lr 2e-4, betas (0.9, 0.99), weight decay 1e-4, torch's default kernel) and the
+Both get AdamW with lr 2e-4, betas (0.9, 0.99), weight decay 1e-4: sportanim the one its trainer
+builds (``sportanim.train.optimizer.make_adamw``: torch's fused kernel), upstream torch's default kernel
+as its ``train_vqvae.py`` builds it (on the CPU, a Python loop over the parameters). Both start from the
 same initial weights (sportanim's state dict loaded by name into upstream's model; every name and shape
 must match). The steps alternate (A B, then B A, ...) so both sides see the same machine load; the
 medians over ``--rounds`` are reported with their ratio. Before timing, one step on identical fresh
@@ -30,7 +32,9 @@ rule's 512 and 3 blocks a stage; for ``tiny`` the upstream model is built with i
 Upstream's quantizer allocates its codebook with ``.cuda()``; on a machine without CUDA that call is
 made a no-op while the upstream model is built.
 
-Use ``OMP_NUM_THREADS=1`` on a shared machine (``--threads`` sets torch's threads, 1 by default).
+Each config is timed at every thread count of ``--threads`` (1 and 2 by default; 2x upstream is the
+target at both), both sides at the same count. On a shared machine the alternation keeps the ratios
+comparable; the absolute times are not.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from torch import nn
 
 from sportanim.io.files import write_text
 from sportanim.models.tokenizer import TOKENIZER_PRESETS, MotionTokenizer, TokenizerConfig
+from sportanim.train.optimizer import make_adamw
 from sportanim.train.specs import TokenizerObjective
 
 FRAMES = 49
@@ -317,9 +322,12 @@ def load_same_weights(upstream: nn.Module, state: dict[str, torch.Tensor]) -> No
     upstream.load_state_dict({k: v.clone() for k, v in state.items()}, strict=True)
 
 
-def adamw(model: nn.Module) -> torch.optim.Optimizer:
-    return torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-4, betas=(0.9, 0.99),
-                             weight_decay=1e-4)
+def adamw(model: nn.Module, fused: bool) -> torch.optim.Optimizer:
+    """The AdamW of a side: sportanim's trainer's (``fused``) or torch's default, as upstream builds it."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if fused:
+        return make_adamw(params, lr=2e-4, betas=(0.9, 0.99), weight_decay=1e-4)
+    return torch.optim.AdamW(params, lr=2e-4, betas=(0.9, 0.99), weight_decay=1e-4)
 
 
 class Sides:
@@ -338,7 +346,7 @@ class Sides:
         g = torch.Generator().manual_seed(seed + 1)
         self.joints = torch.randn(batch, FRAMES, cfg.num_joints, cfg.in_channels, generator=g)
         self.data = {"joints": self.joints, "positions": torch.arange(batch)}
-        self.opt_ours, self.opt_theirs = adamw(self.ours), adamw(self.theirs)
+        self.opt_ours, self.opt_theirs = adamw(self.ours, fused=True), adamw(self.theirs, fused=False)
         self.seed = 0
 
     def forward_ours(self) -> dict:
@@ -413,7 +421,7 @@ def alternate(sides: Sides, rounds: int) -> dict:
             "rounds": rounds, "times": {k: [round(t, 4) for t in v] for k, v in times.items()}}
 
 
-def run_config(name: str, rounds: int | None, upstream_module, tolerance: float) -> dict:
+def run_config(name: str, rounds: int | None, upstream_module, tolerance: float, threads: list[int]) -> dict:
     cfg, batch, default_rounds = CONFIGS[name]
     sides = Sides(cfg, batch, upstream_module)
     params = sum(p.numel() for p in sides.ours.parameters())
@@ -422,11 +430,14 @@ def run_config(name: str, rounds: int | None, upstream_module, tolerance: float)
           f"{check['gradients_worst_parameter']['max_abs_diff']:.2e} (relative "
           f"{check['gradients_worst_parameter']['relative']:.1e}, {check['gradients_worst_parameter']['parameter']}), "
           f"codebook {check['codebook_after_ema_update']['max_abs_diff']:.2e}", flush=True)
-    timing = alternate(sides, rounds or default_rounds)
-    print(f"[{name}] sportanim {timing['sportanim_s_per_step']:.3f} s/step, upstream "
-          f"{timing['upstream_s_per_step']:.3f} s/step: {timing['speedup']:.2f}x", flush=True)
+    by_threads = {}
+    for n in threads:
+        torch.set_num_threads(n)
+        timing = by_threads[str(n)] = alternate(sides, rounds or default_rounds)
+        print(f"[{name}] {n} thread(s): sportanim {timing['sportanim_s_per_step']:.3f} s/step, upstream "
+              f"{timing['upstream_s_per_step']:.3f} s/step: {timing['speedup']:.2f}x", flush=True)
     return {"config": cfg.to_dict(), "batch": batch, "frames": FRAMES, "trainable_parameters": params,
-            "equivalence": check, **timing}
+            "equivalence": check, "threads": by_threads}
 
 
 def main() -> None:
@@ -436,7 +447,8 @@ def main() -> None:
                              "the re-statement kept in this file")
     parser.add_argument("--configs", default="released,small,tiny")
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds per config (default per config)")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", default="1,2",
+                        help="torch thread counts to time at, comma-separated (the issue's measurement: 2)")
     parser.add_argument("--tolerance", type=float, default=1e-4, help="relative, for the same-math check")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "tokenizer_speed.json")
     args = parser.parse_args()
@@ -444,10 +456,12 @@ def main() -> None:
     unknown = [n for n in names if n not in CONFIGS]
     if unknown:
         raise SystemExit(f"unknown configs {unknown}; known: {sorted(CONFIGS)}")
-    torch.set_num_threads(args.threads)
+    threads = [int(n) for n in args.threads.split(",") if n]
+    if not threads or min(threads) < 1:
+        raise SystemExit(f"--threads must list thread counts >= 1, got {args.threads!r}")
     module = load_upstream_module(args.upstream) if args.upstream else None
     result = {
-        "machine": {"cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "machine": {"cores": os.cpu_count(), "torch_threads": threads,
                     "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"), "python": platform.python_version(),
                     "torch": torch.__version__, "load_average_1min_at_start": os.getloadavg()[0]},
         "upstream": (f"the user's checkout {args.upstream}" if args.upstream
@@ -455,13 +469,12 @@ def main() -> None:
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
     }
     for name in names:
-        result[name] = run_config(name, args.rounds, module, args.tolerance)
+        result[name] = run_config(name, args.rounds, module, args.tolerance, threads)
     result["machine"]["load_average_1min_at_end"] = os.getloadavg()[0]
     result["note"] = ("medians of alternating steps in one process on a shared machine: compare the ratios, "
                       "not absolute times across runs")
     write_text(args.out, json.dumps(result, indent=2) + "\n")
-    print(json.dumps({n: {k: result[n][k] for k in ("sportanim_s_per_step", "upstream_s_per_step", "speedup")}
-                      for n in names}, indent=2))
+    print(json.dumps({n: {t: round(v["speedup"], 3) for t, v in result[n]["threads"].items()} for n in names}))
 
 
 if __name__ == "__main__":

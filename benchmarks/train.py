@@ -8,6 +8,8 @@ the strategy's objective (``TokenizerObjective``: encode, EMA codebook update, d
 commitment; ``DiffusionObjective``: v-prediction on CogVideoX's training schedule with motion
 dropout, the frozen VAE's cached posteriors and tokens given as random tensors of their
 shapes), backward, AdamW, zero_grad. float32, batch = the tiny preset's global batch (8).
+AdamW is the trainer's (``make_adamw``: torch's fused kernel); each step is also timed with torch's
+default kernel (on the CPU a Python loop over the parameters) in the same run, as a baseline.
 FLOPs of the DiT step: ``FlopCounterMode`` over forward + backward (matmuls, convolutions,
 attention). Full fine-tuning and LoRA (rank 8) are both timed.
 """
@@ -24,6 +26,7 @@ from sportanim.models.dit import MVDiT
 from sportanim.models.pipeline import make_scheduler
 from sportanim.models.tokenizer import TOKENIZER_PRESETS, MotionTokenizer
 from sportanim.train.diffusion import LORA_TARGETS, DiffusionObjective
+from sportanim.train.optimizer import make_adamw
 from sportanim.train.specs import TokenizerObjective
 
 
@@ -38,10 +41,18 @@ def _sibling(name: str):
 bench = _sibling("models")
 
 
-def tokenizer_step(batch: int):
+KERNELS = ("fused", "default")  # the trainer's AdamW, and torch's default kernel as the baseline
+
+
+def adamw(params, lr: float, kernel: str) -> torch.optim.Optimizer:
+    params = list(params)
+    return make_adamw(params, lr=lr) if kernel == "fused" else torch.optim.AdamW(params, lr=lr)
+
+
+def tokenizer_step(batch: int, kernel: str = "fused"):
     torch.manual_seed(0)
     objective = TokenizerObjective(MotionTokenizer(TOKENIZER_PRESETS["tiny"])).train()
-    opt = torch.optim.AdamW(objective.parameters(), lr=1e-3)
+    opt = adamw(objective.parameters(), 1e-3, kernel)
     data = {"joints": torch.randn(batch, 49, 24, 3), "positions": torch.arange(batch)}
     seed = iter(range(10**9))
 
@@ -53,7 +64,7 @@ def tokenizer_step(batch: int):
     return step
 
 
-def dit_step(batch: int, lora_rank: int = 0):
+def dit_step(batch: int, lora_rank: int = 0, kernel: str = "fused"):
     """(training step, forward + backward only) of the diffusion objective on the tiny DiT."""
     torch.manual_seed(0)
     dit = MVDiT.from_preset("tiny")
@@ -64,7 +75,7 @@ def dit_step(batch: int, lora_rank: int = 0):
         for name, p in dit.named_parameters():
             p.requires_grad_("lora_" in name)
     objective = DiffusionObjective(dit, make_scheduler("ddim"), motion_drop=0.1, scaling_factor=1.0).train()
-    opt = torch.optim.AdamW([p for p in dit.parameters() if p.requires_grad], lr=1e-4)
+    opt = adamw([p for p in dit.parameters() if p.requires_grad], 1e-4, kernel)
     shape = (batch, 13, 4, 8, 8)  # 49x64x64 clips through the tiny VAE
     data = {"latent_mean": torch.randn(shape), "latent_std": torch.rand(shape), "ref_mean": torch.randn(shape),
             "ref_std": torch.rand(shape), "motion": torch.randn(batch, dit.config.num_motion_tokens, dit.motion_dim),
@@ -86,6 +97,11 @@ def rates(seconds: float, batch: int) -> dict:
     return {"s_per_step": seconds, "steps_per_s": 1 / seconds, "samples_per_s": batch / seconds}
 
 
+def baseline(seconds: dict[str, float]) -> dict:
+    """The step with torch's default AdamW kernel, and the fused one's speed-up over it."""
+    return {"s_per_step_default_adamw": seconds["default"], "fused_adamw_speedup": seconds["default"] / seconds["fused"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=10, help="timed steps per model (median)")
@@ -98,14 +114,16 @@ def main() -> None:
         "objective": "real: sportanim.train TokenizerObjective / DiffusionObjective (cached inputs as random tensors)",
         "batch": args.batch,
         "matmul_peak_flop_per_s": peak,
-        "tokenizer_tiny": rates(bench.median_seconds(tokenizer_step(args.batch), args.steps), args.batch),
     }
+    seconds = {k: bench.median_seconds(tokenizer_step(args.batch, k), args.steps) for k in KERNELS}
+    result["tokenizer_tiny"] = {**rates(seconds["fused"], args.batch), **baseline(seconds)}
     for name, rank in (("dit_tiny_full", 0), ("dit_tiny_lora8", 8)):
-        step, fwd_bwd = dit_step(args.batch, rank)
-        flops = bench.counted_flops(fwd_bwd)
-        seconds = bench.median_seconds(step, args.steps)
-        result[name] = {**rates(seconds, args.batch), "flops_per_step": flops, "flop_per_s": flops / seconds,
-                        "ratio_to_matmul_peak": flops / seconds / peak}
+        steps = {k: dit_step(args.batch, rank, k) for k in KERNELS}
+        flops = bench.counted_flops(steps["fused"][1])
+        seconds = {k: bench.median_seconds(steps[k][0], args.steps) for k in KERNELS}
+        s = seconds["fused"]
+        result[name] = {**rates(s, args.batch), "flops_per_step": flops, "flop_per_s": flops / s,
+                        "ratio_to_matmul_peak": flops / s / peak, **baseline(seconds)}
     bench.write_result(result, args.out)
 
 

@@ -55,6 +55,7 @@ from sportanim.train import checkpoint as ckpt
 from sportanim.train import data as tdata
 from sportanim.train.checkpoint import EXTRA_NAME, STATE_NAME, CheckpointError, latest_checkpoint
 from sportanim.train.config import TrainConfig, diff, from_dict
+from sportanim.train.optimizer import make_adamw
 from sportanim.train.specs import cast_model, get_spec
 from sportanim.train.strategies import Stage, resolve
 
@@ -274,7 +275,7 @@ class Trainer:
         params = [p for name in self.stage.train for p in self.models[name].parameters() if p.requires_grad]
         if not params:
             raise ValueError(f"stage {self.stage.name} has no trainable parameters")
-        optimizer = torch.optim.AdamW(params, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay, eps=o.eps)
+        optimizer = make_adamw(params, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay, eps=o.eps)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(lr_factor, o, self.config.steps))
         acc = self.accelerator
         self.module, self.optimizer, self.scheduler = acc.prepare(self.objective, optimizer, schedule)

@@ -25,6 +25,7 @@ from diffusers import AutoencoderKLCogVideoX
 from sportanim import fsjd
 from sportanim.models.vae import build_vae, encode_video
 from sportanim.progress import progress_bar
+from sportanim.train.optimizer import make_adamw
 
 
 @dataclass
@@ -74,7 +75,7 @@ def train_vae(data: str | Path, config: VAETrainConfig | None = None, show_progr
     torch.manual_seed(c.seed)
     vae = build_vae(c.preset)
     vae.train()
-    opt = torch.optim.AdamW(vae.parameters(), lr=c.lr, betas=(0.9, 0.99), weight_decay=1e-4)
+    opt = make_adamw(vae.parameters(), lr=c.lr, betas=(0.9, 0.99), weight_decay=1e-4)
     gen = torch.Generator().manual_seed(c.seed)
     tail: list[float] = []
     with progress_bar("train VAE", c.steps, show_progress) as advance:
