@@ -43,3 +43,8 @@ def test_fused_applies_only_to_floating_parameters_on_one_supported_device():
 def test_no_parameters_is_refused():
     with pytest.raises(ValueError, match="no parameters"):
         make_adamw([], lr=1e-3)
+
+
+def test_fused_can_be_declined():
+    opt = make_adamw([nn.Parameter(torch.zeros(2))], lr=1e-3, allow_fused=False)
+    assert not opt.param_groups[0]["fused"]

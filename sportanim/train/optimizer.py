@@ -5,7 +5,9 @@ operations a parameter (the 4DMoT has 100 parameter tensors: ~1000 small calls a
 the ``foreach`` kernel, which also holds a copy of the moments during the step. The fused kernel
 (CPU and CUDA) does the whole update in one call a parameter group and needs no temporaries, so
 ``sportanim plan-memory``'s default (``--adam-kernel fused``) is what training runs. Same update
-(float32 rounding). ``python benchmarks/train.py`` and ``benchmarks/tokenizer_speed.py`` time
+(float32 rounding). Several CPU processes (gloo) keep torch's default: with the fused kernel 2 of
+12 two-process runs of ``test_two_cpu_processes_match_one_process`` aborted at exit (0 of 16 with
+the default). ``python benchmarks/train.py`` and ``benchmarks/tokenizer_speed.py`` time
 training steps with it.
 """
 
@@ -27,10 +29,11 @@ def fused_adamw_applies(params: list[torch.Tensor]) -> bool:
 
 
 def make_adamw(params: Iterable[torch.Tensor], lr: float, betas: tuple[float, float] = (0.9, 0.999),
-               weight_decay: float = 1e-2, eps: float = 1e-8) -> torch.optim.AdamW:
-    """``torch.optim.AdamW`` with the fused kernel where it applies, else torch's default."""
+               weight_decay: float = 1e-2, eps: float = 1e-8, allow_fused: bool = True) -> torch.optim.AdamW:
+    """``torch.optim.AdamW`` with the fused kernel where it applies (and ``allow_fused``), else
+    torch's default."""
     params = list(params)
     if not params:
         raise ValueError("make_adamw: no parameters to optimise")
-    fused = True if fused_adamw_applies(params) else None
+    fused = True if allow_fused and fused_adamw_applies(params) else None
     return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=weight_decay, eps=eps, fused=fused)

@@ -275,9 +275,11 @@ class Trainer:
         params = [p for name in self.stage.train for p in self.models[name].parameters() if p.requires_grad]
         if not params:
             raise ValueError(f"stage {self.stage.name} has no trainable parameters")
-        optimizer = make_adamw(params, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay, eps=o.eps)
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(lr_factor, o, self.config.steps))
         acc = self.accelerator
+        cpu_processes = acc.num_processes > 1 and acc.device.type == "cpu"  # see sportanim.train.optimizer
+        optimizer = make_adamw(params, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay, eps=o.eps,
+                               allow_fused=not cpu_processes)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(lr_factor, o, self.config.steps))
         self.module, self.optimizer, self.scheduler = acc.prepare(self.objective, optimizer, schedule)
         for name in self.stage.freeze:  # outside the prepared module: placed here
             self.models[name].to(acc.device)
