@@ -31,6 +31,7 @@ write one run folder per stage: ``RUN/stage1-tokenizer/``, ``RUN/stage2-diffusio
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import math
@@ -104,7 +105,28 @@ def train(config: TrainConfig, data: str | Path, out: str | Path, init: str | Pa
         inits.update(result.exports)  # later stages start from (and freeze) what this one trained
         exports.update(result.exports)
     result.exports = exports  # every stage's exports (staged: tokenizer and pipeline)
+    _close_process_group_at_exit()
     return result
+
+
+def _close_process_group_at_exit() -> None:
+    """After a successful run in several processes, destroy the process group when Python exits,
+    while the interpreter is still whole (PyTorch's documented shutdown): left to interpreter
+    teardown, gloo's worker threads can still hold tensors and abort the process ("terminate
+    called without an active exception", pytorch/pytorch#190489). Not registered after a failure:
+    a failed rank leaves the group to the launcher."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        atexit.unregister(_destroy_process_group)  # once, however many runs this process makes
+        atexit.register(_destroy_process_group)
+
+
+def _destroy_process_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def shipped_init(config: TrainConfig) -> Path | None:
