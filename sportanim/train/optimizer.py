@@ -7,9 +7,9 @@ the ``foreach`` kernel, which also holds a copy of the moments during the step. 
 ``sportanim plan-memory``'s default (``--adam-kernel fused``) is what training runs. Same update
 (float32 rounding). Several CPU processes (gloo) keep torch's default: with the fused kernel 2 of
 the first 9 two-process runs of ``test_two_cpu_processes_match_one_process`` in a fresh clone
-aborted at exit (0 of 16 with the default). 48 later runs with the fused kernel did not abort,
-with or without the trainer's process-group shutdown at exit, so the cause is not pinned down. ``python benchmarks/train.py`` and ``benchmarks/tokenizer_speed.py`` time
-training steps with it.
+aborted at exit (0 of 16 with the default). 87 later runs with the fused kernel did not abort,
+with or without the trainer's process-group shutdown at exit, so the cause is not pinned down.
+``python benchmarks/train.py`` and ``benchmarks/tokenizer_speed.py`` time training steps with it.
 """
 
 from __future__ import annotations
