@@ -324,10 +324,8 @@ def load_same_weights(upstream: nn.Module, state: dict[str, torch.Tensor]) -> No
 
 def adamw(model: nn.Module, fused: bool) -> torch.optim.Optimizer:
     """The AdamW of a side: sportanim's trainer's (``fused``) or torch's default, as upstream builds it."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    if fused:
-        return make_adamw(params, lr=2e-4, betas=(0.9, 0.99), weight_decay=1e-4)
-    return torch.optim.AdamW(params, lr=2e-4, betas=(0.9, 0.99), weight_decay=1e-4)
+    return make_adamw([p for p in model.parameters() if p.requires_grad], lr=2e-4, betas=(0.9, 0.99),
+                      weight_decay=1e-4, allow_fused=fused)
 
 
 class Sides:

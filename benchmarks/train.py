@@ -45,8 +45,7 @@ KERNELS = ("fused", "default")  # the trainer's AdamW, and torch's default kerne
 
 
 def adamw(params, lr: float, kernel: str) -> torch.optim.Optimizer:
-    params = list(params)
-    return make_adamw(params, lr=lr) if kernel == "fused" else torch.optim.AdamW(params, lr=lr)
+    return make_adamw(params, lr=lr, allow_fused=kernel == "fused")
 
 
 def tokenizer_step(batch: int, kernel: str = "fused"):
